@@ -1,0 +1,126 @@
+"""Build and check the body of a job POST before anything is sent.
+
+Only fields that the user set (or configured) are sent, each under the API's own name
+and type. Checks that the server would make anyway are made here first, so a typo costs
+no round trip and never a credit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lumen_cli.errors import BadInput
+
+MIN_DURATION = 4
+_ASPECT_RATIO = re.compile(r"^[1-9][0-9]*:[1-9][0-9]*$")
+_RESOLUTION = re.compile(r"^[1-9][0-9]{2,3}p$")
+
+
+@dataclass
+class JobSpec:
+    """What the user asked for, before validation. ``None`` means not set."""
+
+    prompt: str
+    model: str | None = None
+    resolution: str | None = None
+    aspect_ratio: str | None = None
+    duration: int | None = None
+    generate_audio: bool | None = None
+    image_url: str | None = None
+    last_image_url: str | None = None
+    reference_image_urls: list[str] = field(default_factory=list)
+    reference_video_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_media_url(flag: str, value: str) -> str:
+    """An image/video input must be an http(s) URL: the API takes no uploads."""
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return value
+    hint = None
+    if not parts.scheme or Path(value).expanduser().exists():
+        hint = (
+            "The API takes URLs only, not files: upload the file somewhere it can be fetched "
+            "and pass its https:// URL."
+        )
+    raise BadInput(f"{flag} must be an http(s) URL, got {value!r}", hint=hint)
+
+
+def build_body(spec: JobSpec) -> dict[str, Any]:
+    """The JSON body for ``POST /v1/videos/generations``; raises ``BadInput`` on bad values."""
+    prompt = spec.prompt.strip()
+    if not prompt:
+        raise BadInput("the prompt is empty", hint="Pass a prompt, or '-' to read it from stdin.")
+    if not spec.model or not spec.model.strip():
+        raise BadInput("no model is set", hint="Pass --model, e.g. --model seedance-2.")
+    body: dict[str, Any] = {"model": spec.model.strip(), "prompt": prompt}
+
+    if spec.resolution is not None:
+        if not _RESOLUTION.match(spec.resolution):
+            raise BadInput(
+                f"resolution must look like 720p, got {spec.resolution!r}",
+                hint="Common values: 480p, 720p, 1080p (support varies by model).",
+            )
+        body["resolution"] = spec.resolution
+    if spec.aspect_ratio is not None:
+        if not _ASPECT_RATIO.match(spec.aspect_ratio):
+            raise BadInput(
+                f"aspect ratio must look like 16:9, got {spec.aspect_ratio!r}",
+                hint="Common values: 16:9, 9:16, 1:1.",
+            )
+        body["aspect_ratio"] = spec.aspect_ratio
+    if spec.duration is not None:
+        if isinstance(spec.duration, bool) or not isinstance(spec.duration, int):
+            raise BadInput(f"duration must be a whole number of seconds, got {spec.duration!r}")
+        if spec.duration < MIN_DURATION:
+            raise BadInput(f"duration must be at least {MIN_DURATION} seconds, got {spec.duration}")
+        body["duration"] = spec.duration
+    if spec.generate_audio is not None:
+        body["generate_audio"] = bool(spec.generate_audio)
+
+    if spec.image_url is not None:
+        body["image_url"] = check_media_url("--image", spec.image_url)
+    if spec.last_image_url is not None:
+        body["last_image_url"] = check_media_url("--last-image", spec.last_image_url)
+    if spec.reference_image_urls:
+        body["reference_image_urls"] = [
+            check_media_url("--ref-image", url) for url in spec.reference_image_urls
+        ]
+    if spec.reference_video_url is not None:
+        body["reference_video_url"] = check_media_url("--ref-video", spec.reference_video_url)
+
+    if spec.webhook_url is not None:
+        parts = urlsplit(spec.webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise BadInput(f"--webhook-url must be an http(s) URL, got {spec.webhook_url!r}")
+        if not spec.webhook_secret:
+            raise BadInput(
+                "--webhook-url needs a signing secret",
+                hint="Pass --webhook-secret or set LUMEN_WEBHOOK_SECRET (the API requires one).",
+            )
+        body["webhook_url"] = spec.webhook_url
+        body["webhook_secret"] = spec.webhook_secret
+    body.update(spec.extra)
+    return body
+
+
+def curl_command(base_url: str, body: dict[str, Any]) -> str:
+    """The curl command that sends *body*; the key stays in ``$LUMEN_API_KEY``."""
+    from lumen_cli.api.client import JOBS_PATH
+
+    payload = json.dumps(body, ensure_ascii=False)
+    return (
+        f"curl -sS {shlex.quote(base_url.rstrip('/') + JOBS_PATH)} \\\n"
+        '  -H "Authorization: Bearer $LUMEN_API_KEY" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        f"  -d {shlex.quote(payload)}"
+    )

@@ -1,0 +1,110 @@
+"""The root ``lumen`` command: global options, sub-commands, and errors -> exit codes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from lumen_cli import __version__
+from lumen_cli.context import AppContext, Overrides
+from lumen_cli.errors import EXIT_CODE_HELP, ExitCode, LumenError
+
+
+class LumenGroup(TyperGroup):
+    """Turns every ``LumenError`` into a message on stderr and its exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except LumenError as error:
+            state = ctx.obj
+            if isinstance(state, AppContext):
+                state.output.error(error)
+            else:  # failed before the context existed
+                typer.echo(f"error: {error.message}", err=True)
+            raise typer.Exit(int(error.exit_code)) from None
+        except KeyboardInterrupt:
+            typer.echo("\ninterrupted: every job stays in the history (`lumen list`).", err=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+app = typer.Typer(
+    name="lumen",
+    cls=LumenGroup,
+    help=(
+        "Turn prompts into video clips with the Lumen video API.\n\n"
+        'Try it with no account: `lumen --sandbox submit "a cat running" --wait --download`.'
+    ),
+    epilog=EXIT_CODE_HELP.replace("\n", "  \n"),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold the API key
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lumen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Config profile to use (default: LUMEN_PROFILE, then default_profile).",
+            show_default=False,
+        ),
+    ] = None,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            envvar="LUMEN_SANDBOX",
+            help="Use the built-in local sandbox (started if needed): no account, no network.",
+        ),
+    ] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="API base URL (default: LUMEN_BASE_URL, then config).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Turn prompts into video clips with the Lumen video API."""
+    overrides = ctx.obj if isinstance(ctx.obj, Overrides) else None
+    state = AppContext(profile=profile, sandbox=sandbox, base_url=base_url, overrides=overrides)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _register() -> None:
+    from lumen_cli.commands import auth, config, listing, sandbox, status, submit
+
+    app.command("submit")(submit.submit)
+    app.command("status")(status.status)
+    app.command("list")(listing.list_jobs)
+    app.add_typer(config.app, name="config")
+    app.add_typer(auth.app, name="auth")
+    app.add_typer(sandbox.app, name="sandbox")
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="lumen")

@@ -1,0 +1,114 @@
+"""``lumen auth``: store, check and forget the API key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lumen_cli.commands.config import read_secret
+from lumen_cli.commands.options import JsonOutput
+from lumen_cli.config import mask
+from lumen_cli.context import app_context
+from lumen_cli.errors import AUTH_HINT, AuthRejected, BadInput, ExitCode, NoKey
+
+app = typer.Typer(
+    help="Store, check and forget the API key.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+
+KEY_PREFIX = "sk-lumen-"
+
+
+@app.command("login")
+def login(
+    ctx: typer.Context,
+    verify: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Check the key with the API before saving.")
+    ] = True,
+) -> None:
+    """Save an API key in the config file (0600), read from a hidden prompt or stdin.
+
+    **Examples**
+
+        lumen auth login
+
+        printf %s "$LUMEN_KEY_FROM_VAULT" | lumen auth login
+    """
+    state = app_context(ctx)
+    key = read_secret("api_key", None)
+    if not key.startswith(KEY_PREFIX):
+        raise BadInput(f"that does not look like a Lumen key (they start with {KEY_PREFIX})")
+    if verify:
+        from lumen_cli.api.client import LumenClient
+
+        with LumenClient(state.base_url, key, clock=state.clock) as client:
+            if not client.key_is_accepted():
+                raise AuthRejected(
+                    "the API rejected this key; it was not saved",
+                    status=401,
+                    hint="Check it in the Lumen console.",
+                )
+    profile = state.settings.profile
+    state.config_file.update(profile, "api_key", key)
+    state.output.info(f"saved {mask(key)} to [profiles.{profile}] in {state.config_file.path}")
+
+
+@app.command("status")
+def status(ctx: typer.Context, json_output: JsonOutput = False) -> None:
+    """Show where the key comes from, the key masked, and whether the API accepts it.
+
+    Exits 3 when there is no key or the API rejects it.
+
+    **Example**
+
+        lumen auth status
+    """
+    state = app_context(ctx, json_output=json_output)
+    key = state.api_key
+    if not key:
+        raise NoKey()
+    source = "sandbox" if state.sandbox else state.settings.get("api_key").source
+    accepted = state.client.key_is_accepted()
+    report = {
+        "profile": state.profile,
+        "source": source,
+        "key": mask(key),
+        "base_url": state.base_url,
+        "accepted": accepted,
+    }
+    if json_output:
+        state.output.json(report)
+    else:
+        state.output.fields(
+            [
+                ("profile", state.profile),
+                ("key", f"{mask(key)} (from {source})"),
+                ("api", state.base_url),
+                ("accepted", "yes" if accepted else "no: the API rejected this key (401)"),
+            ]
+        )
+    if not accepted:
+        if not json_output:
+            state.output.hint(AUTH_HINT)
+        raise typer.Exit(int(ExitCode.AUTH))
+
+
+@app.command("logout")
+def logout(ctx: typer.Context) -> None:
+    """Remove the stored key from the active profile.
+
+    **Example**
+
+        lumen auth logout
+    """
+    state = app_context(ctx)
+    profile = state.settings.profile
+    had_key = "api_key" in state.settings.profile_table
+    state.config_file.update(profile, "api_key", None)
+    state.output.info(
+        f"removed the key from [profiles.{profile}]"
+        if had_key
+        else f"no key was stored in [profiles.{profile}]"
+    )
+    if state.settings.get("api_key").source == "env":
+        state.output.warn("LUMEN_API_KEY is still set in this environment")

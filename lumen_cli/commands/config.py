@@ -1,0 +1,177 @@
+"""``lumen config``: read and write settings in the TOML config file."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lumen_cli.commands.options import JsonOutput
+from lumen_cli.config import KEYS, lookup_key, mask, parse_value
+from lumen_cli.context import app_context
+from lumen_cli.errors import BadInput, ConfigError, ExitCode
+
+app = typer.Typer(
+    help="Read and write settings (flag > LUMEN_* env > profile > default).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+KeyName = Annotated[
+    str,
+    typer.Argument(
+        help=f"Setting name: {', '.join(KEYS)}, or default_profile.", show_default=False
+    ),
+]
+DEFAULT_PROFILE_KEY = "default_profile"
+
+
+@app.command("get")
+def get(ctx: typer.Context, key: KeyName) -> None:
+    """Print the value in effect (secrets masked); exit 1 when it is unset.
+
+    **Example**
+
+        lumen config get model
+    """
+    state = app_context(ctx)
+    if key == DEFAULT_PROFILE_KEY:
+        state.output.data(state.settings.profile)
+        return
+    lookup_key(key)
+    shown = state.settings.describe(key)
+    if not shown:
+        state.output.info(f"{key} is not set")
+        raise typer.Exit(int(ExitCode.ERROR))
+    state.output.data(shown)
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: KeyName,
+    value: Annotated[
+        str | None,
+        typer.Argument(
+            help="The value; for secrets leave it out (prompted) or pass '-' (stdin).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Store a value in the active profile.
+
+    Secrets (webhook_secret) are read from a hidden prompt or stdin, never from the
+    command line; store the API key with `lumen auth login`.
+
+    **Examples**
+
+        lumen config set model seedance-2-fast
+
+        lumen --profile work config set base_url https://lumen.example.com
+
+        printf %s "$SECRET" | lumen config set webhook_secret -
+    """
+    state = app_context(ctx)
+    if key == DEFAULT_PROFILE_KEY:
+        if not value:
+            raise BadInput("config set default_profile needs a profile name")
+        state.config_file.set_default_profile(value)
+        state.output.info(f"default_profile = {value}")
+        return
+    spec = lookup_key(key)
+    if spec.name == "api_key":
+        raise BadInput(
+            "the API key is not set with `config set`",
+            hint="Use `lumen auth login` (hidden prompt, or the key on stdin) or LUMEN_API_KEY.",
+        )
+    if spec.secret:
+        value = read_secret(f"{spec.name}", value)
+    elif value is None:
+        raise BadInput(f"config set {spec.name} needs a value")
+    parsed = parse_value(spec, value)
+    if spec.name == "base_url":
+        from lumen_cli.api.client import check_base_url
+
+        parsed = check_base_url(str(parsed))
+    profile = state.settings.profile
+    state.config_file.update(profile, spec.name, parsed)
+    shown = mask(str(parsed)) if spec.secret else value
+    state.output.info(f"[profiles.{profile}] {spec.name} = {shown}")
+
+
+@app.command("unset")
+def unset(ctx: typer.Context, key: KeyName) -> None:
+    """Remove a value from the active profile.
+
+    **Example**
+
+        lumen config unset resolution
+    """
+    state = app_context(ctx)
+    spec = lookup_key(key)
+    profile = state.settings.profile
+    state.config_file.update(profile, spec.name, None)
+    state.output.info(f"[profiles.{profile}] {spec.name} removed")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_output: JsonOutput = False) -> None:
+    """Show every setting in effect and where it comes from (secrets masked).
+
+    **Example**
+
+        lumen config list
+    """
+    state = app_context(ctx, json_output=json_output)
+    settings = state.settings
+    rows = []
+    for name in KEYS:
+        setting = settings.get(name)
+        rows.append(
+            (name, settings.describe(name), setting.source if setting.value is not None else "")
+        )
+    if json_output:
+        state.output.json(
+            {
+                "profile": settings.profile,
+                "path": str(state.config_file.path),
+                "settings": {
+                    name: {"value": shown or None, "source": source or None}
+                    for name, shown, source in rows
+                },
+            }
+        )
+        return
+    state.output.info(f"profile: {settings.profile}   file: {state.config_file.path}")
+    state.output.table(["KEY", "VALUE", "SOURCE"], [list(row) for row in rows])
+    if state.config_file.loose_permissions():
+        state.output.warn(f"{state.config_file.path} is readable by others; run chmod 600 on it")
+
+
+@app.command("path")
+def path(ctx: typer.Context) -> None:
+    """Print the config file's path.
+
+    **Example**
+
+        lumen config path
+    """
+    state = app_context(ctx)
+    state.output.data(str(state.config_file.path))
+
+
+def read_secret(name: str, value: str | None) -> str:
+    """A secret from stdin ('-' or piped) or a hidden prompt: never from argv."""
+    if value not in (None, "-"):
+        raise BadInput(
+            f"{name} is a secret: it is not taken on the command line",
+            hint=f"Leave the value out to be prompted, or pipe it in: … | lumen … {name} -",
+        )
+    if value == "-" or not sys.stdin.isatty():
+        secret = sys.stdin.readline().strip()
+    else:
+        secret = typer.prompt(name, hide_input=True).strip()
+    if not secret:
+        raise ConfigError(f"no {name} was given")
+    return secret

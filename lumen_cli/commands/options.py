@@ -1,0 +1,19 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+JsonOutput = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON document on stdout and nothing else."),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Print only the job id(s) on stdout."),
+]
+JobId = Annotated[
+    str, typer.Argument(help="Job id, as printed by `lumen submit`.", show_default=False)
+]

@@ -1,0 +1,96 @@
+"""``lumen sandbox``: the built-in emulator of the API, on this machine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lumen_cli.context import app_context
+
+app = typer.Typer(
+    help="Run the built-in API emulator: no account, no network.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")
+    ] = 8765,
+    job_seconds: Annotated[
+        float, typer.Option("--job-seconds", min=0.0, help="How long each job takes to finish.")
+    ] = 3.0,
+) -> None:
+    """Serve the sandbox in the foreground until Ctrl-C.
+
+    Any key starting sk-lumen- is accepted. sk-lumen-revoked answers 401 and
+    sk-lumen-nocredit 402; a prompt with "blocked" answers 400, with "fail" ends failed.
+
+    **Examples**
+
+        lumen sandbox serve --port 8765
+
+        LUMEN_BASE_URL=http://127.0.0.1:8765 LUMEN_API_KEY=sk-lumen-test lumen submit "a cat"
+    """
+    from lumen_cli.sandbox import SandboxConfig, SandboxServer
+
+    state = app_context(ctx)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        state.output.warn(f"binding {host}: the sandbox is reachable from other machines")
+    server = SandboxServer(SandboxConfig(host=host, port=port, job_seconds=job_seconds))
+    try:
+        server.start()
+    except OSError as exc:
+        from lumen_cli.errors import BadInput
+
+        raise BadInput(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            hint="Pick another --port, or 0 for any free one.",
+        ) from None
+    state.output.info(f"lumen sandbox listening on {server.url} (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        state.output.info("sandbox stopped")
+    finally:
+        server.stop()
+
+
+@app.command("stop")
+def stop(ctx: typer.Context) -> None:
+    """Stop the background sandbox that `lumen --sandbox` started.
+
+    **Example**
+
+        lumen sandbox stop
+    """
+    from lumen_cli.sandbox.launcher import stop_sandbox
+
+    state = app_context(ctx)
+    url = stop_sandbox(state.sandbox_dir)
+    state.output.info(
+        f"stopped the sandbox on {url}" if url else "no background sandbox is running"
+    )
+
+
+@app.command("status")
+def status(ctx: typer.Context) -> None:
+    """Print the background sandbox's URL; exit 1 when none is running.
+
+    **Example**
+
+        lumen sandbox status
+    """
+    from lumen_cli.sandbox.launcher import running_sandbox
+
+    state = app_context(ctx)
+    url = running_sandbox(state.sandbox_dir)
+    if url is None:
+        state.output.info("no background sandbox is running")
+        raise typer.Exit(1)
+    state.output.data(url)

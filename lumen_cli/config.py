@@ -1,0 +1,263 @@
+"""Settings: where each value comes from, and atomic writes of the TOML config file.
+
+Precedence is written once, in ``Settings.get``: command-line flag > ``LUMEN_*``
+environment variable > the active profile > built-in default. An empty environment
+variable counts as unset.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lumen_cli.errors import ConfigError
+from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock
+
+DEFAULT_BASE_URL = "https://lumen.mengfanlab.top"
+DEFAULT_PROFILE = "default"
+CONFIG_FILE_NAME = "config.toml"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its type, whether it is secret, its default, and what it means."""
+
+    name: str
+    type: type
+    help: str
+    default: object = None
+    secret: bool = False
+
+    @property
+    def env_var(self) -> str:
+        return f"LUMEN_{self.name.upper()}"
+
+
+KEYS: dict[str, Key] = {
+    key.name: key
+    for key in (
+        Key("api_key", str, "API key (sk-lumen-…)", secret=True),
+        Key("base_url", str, "API base URL", default=DEFAULT_BASE_URL),
+        Key("model", str, "default model", default="seedance-2"),
+        Key("resolution", str, "default resolution (480p, 720p, 1080p)"),
+        Key("aspect_ratio", str, "default aspect ratio (16:9, 9:16, …)"),
+        Key("duration", int, "default duration in seconds (4 or more)"),
+        Key("generate_audio", bool, "generate audio by default (true/false)"),
+        Key("output", str, "download path template, e.g. clips/{date}/{id}.mp4"),
+        Key("webhook_url", str, "default webhook URL"),
+        Key("webhook_secret", str, "default webhook signing secret", secret=True),
+    )
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def mask(secret: str) -> str:
+    """Show enough of a secret to recognise it, never enough to use it."""
+    if len(secret) <= 12:
+        return "*" * len(secret)
+    return f"{secret[:9]}…{secret[-4:]}"
+
+
+def parse_value(key: Key, raw: object) -> object:
+    """Coerce *raw* (a string from env/CLI, or a TOML value) to *key*'s type."""
+    if key.type is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{key.name} must be true or false, got {raw!r}")
+    if key.type is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{key.name} must be a whole number, got {raw!r}") from None
+    if not isinstance(raw, str):
+        raise ConfigError(f"{key.name} must be a string, got {raw!r}")
+    return raw
+
+
+def lookup_key(name: str) -> Key:
+    try:
+        return KEYS[name.replace("-", "_")]
+    except KeyError:
+        known = ", ".join(KEYS)
+        raise ConfigError(f"unknown setting {name!r}", hint=f"Known settings: {known}.") from None
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    override = env.get("LUMEN_CONFIG_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("lumen", appauthor=False))
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    override = env.get("LUMEN_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("lumen", appauthor=False))
+
+
+class ConfigFile:
+    """The TOML file: ``default_profile`` and ``[profiles.NAME]`` tables."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.path}: {exc.strerror}") from None
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(
+                f"{self.path} is not valid TOML: {exc}", hint="Fix or remove the file."
+            ) from None
+        profiles = data.get("profiles", {})
+        if not isinstance(profiles, dict) or not all(
+            isinstance(p, dict) for p in profiles.values()
+        ):
+            raise ConfigError(f"{self.path}: [profiles] must hold tables like [profiles.default]")
+        return dict(data)
+
+    def update(self, profile: str, name: str, value: object | None) -> None:
+        """Set (or with ``None`` remove) one key of *profile*, atomically, under a lock."""
+        import tomli_w
+
+        ensure_private_dir(self.path.parent)
+        with file_lock(self.path.parent / ".config.lock"):
+            data = self.load()
+            table = data.setdefault("profiles", {}).setdefault(profile, {})
+            if value is None:
+                table.pop(name, None)
+                if not table:
+                    del data["profiles"][profile]
+            else:
+                table[name] = value
+            atomic_write(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+
+    def set_default_profile(self, profile: str) -> None:
+        import tomli_w
+
+        ensure_private_dir(self.path.parent)
+        with file_lock(self.path.parent / ".config.lock"):
+            data = self.load()
+            data["default_profile"] = profile
+            atomic_write(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+
+    def loose_permissions(self) -> bool:
+        """True when others can read the file (it may hold a key)."""
+        try:
+            return bool(self.path.stat().st_mode & 0o077)
+        except FileNotFoundError:
+            return False
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A resolved value and its source: ``flag``, ``env``, ``profile NAME`` or ``default``."""
+
+    value: object
+    source: str
+
+
+class Settings:
+    """Resolves every setting once per run from flags, environment and the config file."""
+
+    def __init__(
+        self,
+        file: ConfigFile,
+        *,
+        env: Mapping[str, str] | None = None,
+        profile_flag: str | None = None,
+        flags: Mapping[str, object] | None = None,
+    ) -> None:
+        self.file = file
+        self.env = dict(os.environ if env is None else env)
+        self.flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        self.data = file.load()
+        self.profile = (
+            profile_flag
+            or self._env("LUMEN_PROFILE")
+            or _as_str(self.data.get("default_profile"))
+            or DEFAULT_PROFILE
+        )
+
+    def _env(self, name: str) -> str | None:
+        value = self.env.get(name)
+        return value if value else None  # empty counts as unset
+
+    @property
+    def profile_table(self) -> dict[str, Any]:
+        profiles = self.data.get("profiles", {})
+        table = profiles.get(self.profile, {})
+        return table if isinstance(table, dict) else {}
+
+    def get(self, name: str, flag: object = None) -> Setting:
+        """The value of *name* by precedence: flag > env > profile > default.
+
+        *flag* is the command-line value of a command's own option, ``None`` when not given.
+        """
+        key = lookup_key(name)
+        if flag is not None:
+            return Setting(flag, "flag")
+        if key.name in self.flags:
+            return Setting(self.flags[key.name], "flag")
+        env_value = self._env(key.env_var)
+        if env_value is not None:
+            try:
+                return Setting(parse_value(key, env_value), "env")
+            except ConfigError as exc:
+                raise ConfigError(f"{key.env_var}: {exc.message}") from None
+        if key.name in self.profile_table:
+            try:
+                value = parse_value(key, self.profile_table[key.name])
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{self.file.path} [profiles.{self.profile}]: {exc.message}"
+                ) from None
+            return Setting(value, f"profile {self.profile}")
+        return Setting(key.default, "default")
+
+    def value(self, name: str, flag: object = None) -> Any:
+        return self.get(name, flag).value
+
+    def describe(self, name: str) -> str:
+        """The value as it may be shown: secrets masked, unset as empty."""
+        setting = self.get(name)
+        if setting.value is None:
+            return ""
+        if lookup_key(name).secret:
+            return mask(str(setting.value))
+        if isinstance(setting.value, bool):
+            return "true" if setting.value else "false"
+        return str(setting.value)
+
+
+def _as_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,146 @@
+"""Everything a command needs, built once per run and lazily: settings, client, history, output.
+
+Tests swap parts by passing ``Overrides`` as the Typer context object
+(``CliRunner().invoke(app, args, obj=Overrides(clock=FakeClock()))``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from lumen_cli.clock import Clock, SystemClock
+from lumen_cli.config import ConfigFile, Settings, config_dir, data_dir
+from lumen_cli.errors import NoKey
+from lumen_cli.output import Output
+
+if TYPE_CHECKING:
+    from lumen_cli.api.client import LumenClient
+    from lumen_cli.api.retry import RetryPolicy
+    from lumen_cli.history import History
+
+SANDBOX_PROFILE = "sandbox"
+
+
+@dataclass
+class Overrides:
+    """Parts a test may replace."""
+
+    clock: Clock | None = None
+    retry: RetryPolicy | None = None
+
+
+class AppContext:
+    """The per-run state shared by all commands."""
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        sandbox: bool = False,
+        base_url: str | None = None,
+        overrides: Overrides | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self._profile_flag = profile
+        self._base_url_flag = base_url
+        self.overrides = overrides or Overrides()
+        self.clock: Clock = self.overrides.clock or SystemClock()
+        self.output = Output()
+        self._client: LumenClient | None = None
+
+    # -- settings ---------------------------------------------------------------
+
+    @cached_property
+    def config_file(self) -> ConfigFile:
+        return ConfigFile(config_dir() / "config.toml")
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings(
+            self.config_file,
+            profile_flag=self._profile_flag,
+            flags={"base_url": self._base_url_flag},
+        )
+
+    @property
+    def profile(self) -> str:
+        return SANDBOX_PROFILE if self.sandbox else self.settings.profile
+
+    @cached_property
+    def base_url(self) -> str:
+        if self.sandbox:
+            return self.sandbox_url
+        return str(self.settings.value("base_url"))
+
+    @cached_property
+    def sandbox_url(self) -> str:
+        """The local sandbox, started in the background if it is not running."""
+        explicit = os.environ.get("LUMEN_SANDBOX_URL")
+        if explicit:
+            return explicit.rstrip("/")
+        from lumen_cli.sandbox.launcher import ensure_sandbox
+
+        seconds = os.environ.get("LUMEN_SANDBOX_JOB_SECONDS")
+        return ensure_sandbox(self.sandbox_dir, job_seconds=float(seconds) if seconds else None)
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return data_dir() / "sandbox"
+
+    @property
+    def api_key(self) -> str | None:
+        if self.sandbox:
+            from lumen_cli.sandbox import SANDBOX_KEY
+
+            return SANDBOX_KEY
+        value = self.settings.value("api_key")
+        return str(value) if value else None
+
+    # -- services ---------------------------------------------------------------
+
+    @property
+    def client(self) -> LumenClient:
+        """The API client, with the key; raises ``NoKey`` when there is none."""
+        if self._client is None:
+            from lumen_cli.api.client import LumenClient
+
+            key = self.api_key
+            if not key:
+                raise NoKey()
+            self._client = LumenClient(
+                self.base_url, key, retry=self.overrides.retry, clock=self.clock
+            )
+        return self._client
+
+    @cached_property
+    def history(self) -> History:
+        from lumen_cli.history import History
+
+        # Sandbox jobs live in their own file: they never mix with real, billed ones.
+        name = "sandbox-history.sqlite3" if self.sandbox else "history.sqlite3"
+        return History(data_dir() / name)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if "history" in self.__dict__:
+            self.history.close()
+
+
+def app_context(
+    ctx: typer.Context, *, json_output: bool = False, quiet: bool = False
+) -> AppContext:
+    """The run's ``AppContext`` from any command; switches output modes on as asked."""
+    state = ctx.find_root().obj
+    assert isinstance(state, AppContext), "the root callback builds the AppContext"
+    if json_output:
+        state.output.json_mode = True
+    if quiet:
+        state.output.quiet = True
+    return state

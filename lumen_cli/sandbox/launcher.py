@@ -1,0 +1,135 @@
+"""Find the local sandbox, or start one in the background, for the global ``--sandbox`` flag.
+
+The running sandbox is described by ``state.json`` in the sandbox's data folder; a lock
+makes ten ``lumen --sandbox`` processes started at once share one server. Stdlib only:
+this runs before every sandbox command and must stay cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from lumen_cli.errors import Unavailable
+from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock
+
+DEFAULT_PORT = 8765
+START_TIMEOUT = 15.0
+
+
+def health(url: str, timeout: float = 1.0) -> dict[str, object] | None:
+    """The sandbox's health document, or ``None`` when nothing (or not a sandbox) answers."""
+    try:
+        with urllib.request.urlopen(f"{url}/_sandbox/health", timeout=timeout) as response:  # noqa: S310
+            document = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    if isinstance(document, dict) and document.get("lumen_sandbox") is True:
+        return document
+    return None
+
+
+def _read_state(state_dir: Path) -> dict[str, object] | None:
+    try:
+        state = json.loads((state_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def running_sandbox(state_dir: Path) -> str | None:
+    """The URL of the background sandbox if it is up."""
+    state = _read_state(state_dir)
+    if state is None or not isinstance(state.get("url"), str):
+        return None
+    url = str(state["url"])
+    return url if health(url) is not None else None
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ensure_sandbox(state_dir: Path, *, job_seconds: float | None = None) -> str:
+    """Return the URL of a running sandbox, starting one in the background if needed."""
+    ensure_private_dir(state_dir)
+    with file_lock(state_dir / "launch.lock"):
+        url = running_sandbox(state_dir)
+        if url:
+            return url
+        if _port_is_free(DEFAULT_PORT):
+            port = DEFAULT_PORT
+        elif health(f"http://127.0.0.1:{DEFAULT_PORT}") is not None:
+            # A sandbox someone started with `lumen sandbox serve`: use it.
+            return f"http://127.0.0.1:{DEFAULT_PORT}"
+        else:
+            port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        command = [
+            sys.executable, "-m", "lumen_cli.sandbox",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--state-file", str(state_dir / "jobs.json"),
+        ]  # fmt: skip
+        if job_seconds is not None:
+            command += ["--job-seconds", str(job_seconds)]
+        with open(state_dir / "sandbox.log", "ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # outlives this command, ignores its Ctrl-C
+                close_fds=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if health(url, timeout=0.5) is not None:
+                state = {"url": url, "pid": process.pid}
+                atomic_write(state_dir / "state.json", json.dumps(state).encode())
+                return url
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+        with contextlib.suppress(OSError):
+            process.kill()
+        raise Unavailable(
+            "the sandbox did not start",
+            hint=f"See {state_dir / 'sandbox.log'}, or run `lumen sandbox serve` to watch it.",
+        )
+
+
+def stop_sandbox(state_dir: Path) -> str | None:
+    """Stop the background sandbox; returns the URL it was on, or ``None`` if none ran."""
+    with file_lock(state_dir / "launch.lock") if state_dir.exists() else contextlib.nullcontext():
+        state = _read_state(state_dir)
+        if state is None:
+            return None
+        url = str(state.get("url", ""))
+        # Only ask a server that proves it is our sandbox to stop: a pid in a stale
+        # state file may belong to some other process by now.
+        stopped = bool(url) and health(url) is not None
+        if stopped:
+            request = urllib.request.Request(f"{url}/_sandbox/shutdown", data=b"", method="POST")  # noqa: S310
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(request, timeout=2).close()  # noqa: S310 - our own http URL
+        with contextlib.suppress(FileNotFoundError):
+            (state_dir / "state.json").unlink()
+        return url if stopped else None

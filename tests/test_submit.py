@@ -1,0 +1,207 @@
+"""``lumen submit`` through the CLI, against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lumen_cli.sandbox import SandboxServer
+from tests.conftest import CLI, TEST_KEY, post_count
+
+JOBS = "/v1/videos/generations"
+
+
+def test_submit_prints_id_mode_and_records_history(cli: CLI, sandbox: SandboxServer) -> None:
+    run = cli("submit", "a cat running on the grass", "-d", "6", "-r", "1080p", "-a", "9:16")
+    assert run.code == 0, run.stderr
+    fields = dict(line.split(None, 1) for line in run.stdout.splitlines())
+    assert fields["mode"] == "text-to-video"
+    assert fields["status"] == "queued"
+    job_id = fields["id"]
+    listed = cli("list", "--json")
+    records = json.loads(listed.stdout)
+    assert [r["id"] for r in records] == [job_id]
+    assert records[0]["request"]["duration"] == 6
+    status = cli("status", job_id, "--json")
+    server_job = json.loads(status.stdout)
+    # The server saw each field under its own name and type.
+    assert server_job["duration"] == 6
+    assert server_job["resolution"] == "1080p"
+    assert server_job["aspect_ratio"] == "9:16"
+
+
+def test_quiet_prints_only_the_id(cli: CLI) -> None:
+    run = cli("submit", "a cat", "-q")
+    assert run.code == 0
+    assert run.stdout.strip().startswith("v")
+    assert len(run.stdout.strip().splitlines()) == 1
+    assert run.stderr == ""
+
+
+def test_json_prints_the_server_response(cli: CLI) -> None:
+    run = cli("submit", "a cat", "--json")
+    document = json.loads(run.stdout)
+    assert document["status"] == "queued"
+    assert document["object"] == "video.generation"
+
+
+def test_prompt_from_stdin(cli: CLI) -> None:
+    run = cli("submit", "-", "--json", input="a slow pan over a city at night\n")
+    assert run.code == 0
+    job_id = json.loads(run.stdout)["id"]
+    status = json.loads(cli("status", job_id, "--json").stdout)
+    assert status["prompt"] == "a slow pan over a city at night"
+
+
+def test_dry_run_sends_nothing_and_redacts_the_secret(cli: CLI, sandbox: SandboxServer) -> None:
+    before = post_count(sandbox)
+    run = cli(
+        "submit", "a cat", "--dry-run", "--json", "--no-audio",
+        "--ref-image", "https://img.example/1.png", "--ref-image", "https://img.example/2.png",
+        "--image", "https://img.example/first.png",
+        "--webhook-url", "https://hooks.example/cb", "--webhook-secret", "s3cret-value",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    body = json.loads(run.stdout)
+    assert body == {
+        "model": "seedance-2",
+        "prompt": "a cat",
+        "generate_audio": False,
+        "image_url": "https://img.example/first.png",
+        "reference_image_urls": ["https://img.example/1.png", "https://img.example/2.png"],
+        "webhook_url": "https://hooks.example/cb",
+        "webhook_secret": "***",
+    }
+    assert "s3cret-value" not in run.stdout + run.stderr
+    assert "image-to-video" in run.stderr
+    assert post_count(sandbox) == before
+
+
+def test_dry_run_curl_keeps_the_key_in_the_environment(cli: CLI, sandbox: SandboxServer) -> None:
+    run = cli(
+        "submit", "it's a cat", "--dry-run", "--curl", "--ref-video", "https://v.example/a.mp4"
+    )
+    assert run.code == 0
+    assert "$LUMEN_API_KEY" in run.stdout
+    assert TEST_KEY not in run.stdout
+    assert f"{sandbox.url}{JOBS}" in run.stdout
+    assert "video-to-video" in run.stderr
+
+
+def test_only_set_fields_are_sent(cli: CLI) -> None:
+    body = json.loads(cli("submit", "a cat", "--dry-run", "--json").stdout)
+    assert body == {"model": "seedance-2", "prompt": "a cat"}
+
+
+def test_configured_defaults_apply_and_flags_win(cli: CLI) -> None:
+    assert cli("config", "set", "duration", "8").code == 0
+    assert cli("config", "set", "resolution", "480p").code == 0
+    body = json.loads(cli("submit", "a cat", "--dry-run", "--json", "-r", "720p").stdout)
+    assert body["duration"] == 8
+    assert body["resolution"] == "720p"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["   "], "prompt is empty"),
+        (["a cat", "-d", "3"], "at least 4"),
+        (["a cat", "-d", "4.5"], "integer"),
+        (["a cat", "--webhook-url", "https://h.example/cb"], "secret"),
+        (["a cat", "--image", "ftp://x/y.png"], "http(s) URL"),
+        (["a cat", "-a", "16x9"], "aspect ratio"),
+        (["a cat", "-r", "hd"], "resolution"),
+        (["a cat", "--curl"], "--dry-run"),
+    ],
+)
+def test_bad_input_is_exit_2_and_sends_nothing(
+    cli: CLI, sandbox: SandboxServer, args: list[str], message: str
+) -> None:
+    before = post_count(sandbox)
+    run = cli("submit", *args)
+    assert run.code == 2
+    assert message in run.stderr
+    assert post_count(sandbox) == before
+    assert run.stdout == ""
+
+
+def test_local_path_gets_a_urls_only_hint(cli: CLI, tmp_path: Path) -> None:
+    picture = tmp_path / "first.png"
+    picture.write_bytes(b"\x89PNG")
+    run = cli("submit", "a cat", "--image", str(picture))
+    assert run.code == 2
+    assert "URLs only" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("prompt", "key", "code", "message"),
+    [
+        ("a blocked prompt", TEST_KEY, 2, "safety"),
+        ("a cat", "sk-lumen-revoked", 3, "lumen auth login"),
+        ("a cat", "sk-lumen-nocredit", 4, "credits"),
+    ],
+)
+def test_api_errors_map_to_exit_codes(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch, prompt: str, key: str, code: int, message: str
+) -> None:
+    monkeypatch.setenv("LUMEN_API_KEY", key)
+    run = cli("submit", prompt)
+    assert run.code == code
+    assert message in run.stderr
+    assert key not in run.stderr
+    assert json.loads(cli("list", "--json").stdout) == []  # refused: nothing to track
+
+
+def test_unknown_model_is_exit_5(cli: CLI) -> None:
+    run = cli("submit", "a cat", "-m", "nope-9")
+    assert run.code == 5
+    assert "model" in run.stderr
+
+
+def test_no_key_is_exit_3(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUMEN_API_KEY", "")  # empty counts as unset
+    run = cli("submit", "a cat")
+    assert run.code == 3
+    assert "no API key" in run.stderr
+
+
+def test_outcome_unknown_is_kept_in_history_and_exit_6(cli: CLI, sandbox: SandboxServer) -> None:
+    before = post_count(sandbox)
+    sandbox.faults.add("status", method="POST", path=JOBS, status=502, count=3)
+    run = cli("submit", "a cat")
+    assert run.code == 6
+    assert "unknown" in run.stderr
+    assert post_count(sandbox) - before == 1
+    records = json.loads(cli("list", "--json", "--status", "unknown").stdout)
+    assert len(records) == 1
+    assert records[0]["id"].startswith("local-")
+    assert records[0]["prompt"] == "a cat"
+    status = cli("status", records[0]["id"])
+    assert status.code == 2
+    assert "outcome is unknown" in status.stderr
+
+
+def test_json_mode_errors_are_one_json_document(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUMEN_API_KEY", "sk-lumen-nocredit")
+    run = cli("submit", "a cat", "--json")
+    assert run.code == 4
+    document = json.loads(run.stdout)
+    assert document["error"]["type"] == "insufficient_credits"
+    assert document["error"]["exit_code"] == 4
+    assert document["error"]["status"] == 402
+
+
+def test_webhook_secret_is_sent_but_never_stored(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    monkeypatch.setenv("LUMEN_WEBHOOK_SECRET", "whsec-do-not-store")
+    run = cli("submit", "a cat", "--webhook-url", "http://127.0.0.1:9/cb", "--json")
+    assert run.code == 0, run.stderr
+    listed = cli("list", "--json").stdout
+    assert json.loads(listed)[0]["request"]["webhook_url"] == "http://127.0.0.1:9/cb"
+    assert "whsec-do-not-store" not in listed
+    for path in (home / "data").rglob("*"):
+        if path.is_file():
+            assert b"whsec-do-not-store" not in path.read_bytes()
