@@ -39,7 +39,7 @@ app = typer.Typer(
     ),
     epilog=EXIT_CODE_HELP.replace("\n", "  \n"),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # registers the shell completers `lumen completion` prints
     pretty_exceptions_show_locals=False,  # locals may hold the API key
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -92,14 +92,27 @@ def root(
 
 
 def _register() -> None:
-    from lumen_cli.commands import auth, config, listing, sandbox, status, submit
+    from lumen_cli.commands import (
+        auth,
+        completion,
+        config,
+        doctor,
+        listing,
+        sandbox,
+        status,
+        submit,
+        wait,
+    )
 
     app.command("submit")(submit.submit)
     app.command("status")(status.status)
+    app.command("wait")(wait.wait)
     app.command("list")(listing.list_jobs)
     app.add_typer(config.app, name="config")
     app.add_typer(auth.app, name="auth")
     app.add_typer(sandbox.app, name="sandbox")
+    app.command("doctor")(doctor.doctor)
+    app.command("completion")(completion.completion)
 
 
 _register()

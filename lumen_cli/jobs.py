@@ -14,6 +14,7 @@ from lumen_cli.errors import LumenError, OutcomeUnknown
 if TYPE_CHECKING:
     from lumen_cli.api.models import Job
     from lumen_cli.context import AppContext
+    from lumen_cli.download import Saved
 
 
 def submit_job(state: AppContext, body: dict[str, Any]) -> Job:
@@ -63,3 +64,30 @@ def check_trackable(state: AppContext, job_id: str) -> None:
             f"{job_id} is a local record of a submit whose outcome is unknown{detail}",
             hint="It has no server id to ask about; look for the job in the Lumen console.",
         )
+
+
+def download_job(
+    state: AppContext,
+    job: Job,
+    *,
+    template: str | None = None,
+    force: bool = False,
+    sidecar: bool = False,
+    progress: bool | None = None,
+) -> list[Saved]:
+    """Save every result of the succeeded *job* and record the paths in the history.
+
+    The downloader has no API key: result URLs live on another host.
+    """
+    from lumen_cli.download import Downloader
+
+    record = state.history.get(job.id)
+    template = template or state.settings.value("output")
+    if progress is None:
+        progress = state.output.stderr_tty and not state.output.quiet
+    with Downloader(clock=state.clock, progress=progress) as downloader:
+        saved = downloader.fetch_job(
+            job, record=record, template=template, force=force, sidecar=sidecar
+        )
+    state.history.add_paths(job.id, [str(item.path) for item in saved])
+    return saved

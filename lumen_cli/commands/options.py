@@ -17,3 +17,13 @@ Quiet = Annotated[
 JobId = Annotated[
     str, typer.Argument(help="Job id, as printed by `lumen submit`.", show_default=False)
 ]
+OutputTemplate = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Where to save: a path, a directory, or a template with {id} {index} {model} "
+        "{prompt} {date}. Default: the `output` setting, then ./{id}.mp4.",
+        show_default=False,
+    ),
+]

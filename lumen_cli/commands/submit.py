@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from lumen_cli.commands.options import JsonOutput, Quiet
+from lumen_cli.commands.options import JsonOutput, OutputTemplate, Quiet
+from lumen_cli.commands.wait import Download, Interval, Timeout
 from lumen_cli.context import app_context
 from lumen_cli.errors import BadInput
 
@@ -112,6 +113,14 @@ def submit(
     curl: Annotated[
         bool, typer.Option("--curl", help="With --dry-run: print an equivalent curl command.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", "-w", help="Wait for the job to finish (exit 7/8/9 as `wait`)."),
+    ] = False,
+    download: Download = False,
+    output: OutputTemplate = None,
+    timeout: Timeout = None,
+    interval: Interval = None,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -129,6 +138,8 @@ def submit(
         lumen submit "make the character wave" --image https://example.com/first.png
 
         lumen submit "a cat" --dry-run --curl
+
+        lumen --sandbox submit "a cat running" --wait --download -o clips/
     """
     from lumen_cli.api.models import detect_mode, redact_secrets
     from lumen_cli.api.request import JobSpec, build_body, curl_command
@@ -167,15 +178,26 @@ def submit(
     from lumen_cli.jobs import submit_job
 
     job = submit_job(state, body)
+    follow_up = wait or download or output is not None
     if json_output:
-        out.json(job.raw)
+        if not follow_up:  # with --wait, the one document is the finished job
+            out.json(job.raw)
     elif quiet:
         out.data(job.id)
     else:
         out.fields(
             [("id", job.id), ("status", job.status), ("mode", mode), ("model", body["model"])]
         )
-        out.hint(f"Follow it with: lumen{' --sandbox' if state.sandbox else ''} wait {job.id}")
+        if not follow_up:
+            out.hint(f"Follow it with: lumen{' --sandbox' if state.sandbox else ''} wait {job.id}")
+    if follow_up:
+        from lumen_cli.commands.wait import follow
+
+        code = follow(
+            state, [job.id], timeout=timeout, interval=interval,
+            download=download or output is not None, output=output, single=True,
+        )  # fmt: skip
+        raise typer.Exit(code)
 
 
 def _read_prompt(prompt: str) -> str:

@@ -1,0 +1,140 @@
+"""Follow many jobs until each is terminal: adaptive intervals, jitter, a bounded pool.
+
+Each job has its own next-poll time. The interval starts near 2 s and grows by half
+each poll up to about 15 s (a job that has run for minutes will not finish in the next
+second), with ±10 % jitter so hundreds of jobs do not poll in lock-step. ``--interval``
+fixes it instead. Due jobs are fetched by a small thread pool over the client's
+bounded connection pool, so one process can follow hundreds of jobs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lumen_cli.errors import LumenError, NotFound
+
+if TYPE_CHECKING:
+    from lumen_cli.api.client import LumenClient
+    from lumen_cli.api.models import Job
+    from lumen_cli.clock import Clock
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often to ask about a job."""
+
+    initial: float = 2.0
+    factor: float = 1.5
+    cap: float = 15.0
+    fixed: float | None = None
+    jitter: float = 0.1
+    workers: int = 8
+
+    def next_interval(self, previous: float | None, rng: random.Random) -> tuple[float, float]:
+        """The next base interval, and that interval with jitter applied."""
+        if self.fixed is not None:
+            base = self.fixed
+        elif previous is None:
+            base = self.initial
+        else:
+            base = min(self.cap, previous * self.factor)
+        spread = base * self.jitter
+        return base, max(0.0, base + rng.uniform(-spread, spread))
+
+
+@dataclass
+class WaitOutcome:
+    """Where every job ended up when the wait stopped."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+    missing: dict[str, NotFound] = field(default_factory=dict)
+    timed_out: bool = False
+
+    @property
+    def pending(self) -> list[str]:
+        return [job_id for job_id, job in self.jobs.items() if not job.terminal]
+
+
+class Poller:
+    """Polls jobs through *client* until they are terminal or the timeout passes."""
+
+    def __init__(
+        self,
+        client: LumenClient,
+        *,
+        clock: Clock,
+        policy: PollPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.policy = policy or PollPolicy()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    def wait(
+        self,
+        job_ids: Iterable[str],
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[Job, str | None], None] | None = None,
+    ) -> WaitOutcome:
+        """Poll until every job is terminal or *timeout* seconds pass.
+
+        *on_update* is called with each job whose status changed (and its previous
+        status, ``None`` the first time), in this thread, so callers may download or
+        print from it. Transport failures past the client's own retries propagate.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        outcome = WaitOutcome()
+        started = self.clock.monotonic()
+        deadline = None if timeout is None else started + timeout
+        intervals: dict[str, float | None] = {}
+        queue: list[tuple[float, int, str]] = []
+        for order, job_id in enumerate(dict.fromkeys(job_ids)):
+            intervals[job_id] = None
+            heapq.heappush(queue, (started, order, job_id))
+
+        with ThreadPoolExecutor(max_workers=self.policy.workers) as pool:
+            while queue:
+                now = self.clock.monotonic()
+                if deadline is not None and now >= deadline:
+                    outcome.timed_out = True
+                    break
+                due: list[tuple[int, str]] = []
+                while queue and queue[0][0] <= now:
+                    _, order, job_id = heapq.heappop(queue)
+                    due.append((order, job_id))
+                if not due:
+                    wake = queue[0][0]
+                    if deadline is not None:
+                        wake = min(wake, deadline)
+                    self.clock.sleep(wake - now)
+                    continue
+                results = list(pool.map(self._fetch, [job_id for _, job_id in due]))
+                for (order, job_id), result in zip(due, results, strict=True):
+                    if isinstance(result, NotFound):
+                        outcome.missing[job_id] = result
+                        continue
+                    if isinstance(result, LumenError):
+                        raise result
+                    previous = outcome.jobs.get(job_id)
+                    outcome.jobs[job_id] = result
+                    if on_update and (previous is None or previous.status != result.status):
+                        on_update(result, previous.status if previous else None)
+                    if result.terminal:
+                        continue
+                    base, delay = self.policy.next_interval(intervals[job_id], self._rng)
+                    intervals[job_id] = base
+                    heapq.heappush(queue, (self.clock.monotonic() + delay, order, job_id))
+        return outcome
+
+    def _fetch(self, job_id: str) -> Job | LumenError:
+        try:
+            return self.client.get_job(job_id)
+        except LumenError as error:
+            return error

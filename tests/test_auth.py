@@ -1,0 +1,71 @@
+"""``lumen auth``: login from stdin, status against the API, logout."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI
+
+GOOD = "sk-lumen-good-0123456789abcdef"
+
+
+@pytest.fixture
+def no_env_key(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LUMEN_API_KEY")
+
+
+@pytest.mark.usefixtures("no_env_key")
+def test_login_status_logout(cli: CLI, home: Path) -> None:
+    run = cli("auth", "login", input=GOOD + "\n")
+    assert run.code == 0, run.stderr
+    assert GOOD not in run.stderr + run.stdout
+    config = home / "config" / "config.toml"
+    assert GOOD in config.read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+
+    status = cli("auth", "status", "--json")
+    assert status.code == 0
+    report = json.loads(status.stdout)
+    assert report["accepted"] is True
+    assert report["source"] == "profile default"
+    assert GOOD not in status.stdout
+
+    assert cli("auth", "logout").code == 0
+    assert GOOD not in config.read_text()
+    after = cli("auth", "status")
+    assert after.code == 3
+    assert "auth login" in after.stderr
+
+
+@pytest.mark.usefixtures("no_env_key")
+def test_login_refuses_a_rejected_key(cli: CLI, home: Path) -> None:
+    run = cli("auth", "login", input="sk-lumen-revoked\n")
+    assert run.code == 3
+    assert not (home / "config" / "config.toml").exists()
+
+
+@pytest.mark.usefixtures("no_env_key")
+def test_login_refuses_something_that_is_not_a_key(cli: CLI) -> None:
+    run = cli("auth", "login", input="hunter2\n")
+    assert run.code == 2
+    assert "sk-lumen-" in run.stderr
+    assert "hunter2" not in run.stderr
+
+
+def test_status_of_a_revoked_key_from_env(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUMEN_API_KEY", "sk-lumen-revoked")
+    run = cli("auth", "status")
+    assert run.code == 3
+    assert "from env" in run.stdout
+    assert "rejected" in run.stdout
+
+
+def test_sandbox_needs_no_key(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LUMEN_API_KEY")
+    run = cli("--sandbox", "auth", "status", "--json")
+    assert run.code == 0, run.stderr
+    assert json.loads(run.stdout)["source"] == "sandbox"
