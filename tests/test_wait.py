@@ -3,27 +3,53 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from lumen_cli.clock import FakeClock
+from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import CLI
 
 JOBS = "/v1/videos/generations"
 
 
-class SteppingClock(FakeClock):
-    """A fake clock that runs *step(n)* at its n-th sleep: the world moves as time does."""
+class WorldTime:
+    """The sandbox's clock in this module: it stands still unless a test moves it."""
 
-    def __init__(self, step: Callable[[int], None]) -> None:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+WORLD = WorldTime()
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    """A sandbox whose jobs move only when the test's clock does: no race with real time."""
+    with SandboxServer(SandboxConfig(port=0, job_seconds=10.0), clock=WORLD) as server:
+        yield server
+
+
+class SteppingClock(FakeClock):
+    """A fake clock that runs *step(n)* at its n-th sleep; with *world*, the sandbox's
+    clock moves by the same amount."""
+
+    def __init__(self, step: Callable[[int], None] | None = None, *, world: bool = False) -> None:
         super().__init__()
         self.step = step
+        self.world = world
 
     def sleep(self, seconds: float) -> None:
         super().sleep(seconds)
-        self.step(len(self.sleeps))
+        if self.world:
+            WORLD.now += seconds
+        if self.step is not None:
+            self.step(len(self.sleeps))
 
 
 def submit(cli: CLI, prompt: str = "a cat that runs forever") -> str:
@@ -55,7 +81,8 @@ def test_wait_polls_adaptively_until_success(cli: CLI, api: httpx.Client) -> Non
     # 2 s, then growing by half, with ±10 % jitter
     for slept, base in zip(clock.sleeps, [2.0, 3.0, 4.5, 6.75], strict=False):
         assert base * 0.9 <= slept <= base * 1.1
-    assert f"{job_id}  processing -> succeeded" in run.stderr
+    # not a terminal: one line per state change
+    assert run.stderr.splitlines() == [f"{job_id}  queued", f"{job_id}  queued -> succeeded"]
     record = json.loads(cli("list", "--json").stdout)[0]
     assert record["status"] == "succeeded"
     assert record["urls"] == [line[2]]
@@ -177,13 +204,11 @@ def test_submit_wait_chains_and_prints_one_json_document(cli: CLI, api: httpx.Cl
     assert document["status"] == "succeeded"
 
 
-def test_submit_wait_exit_code_of_a_failed_job(cli: CLI) -> None:
-    # The sandbox's own clock ends this job as failed after 0.3 s of real time.
-    import time
-
-    def step(n: int) -> None:
-        time.sleep(0.1)
-
-    run = cli("submit", "this one will fail", "--wait", clock=SteppingClock(step))
+def test_submit_wait_follows_the_sandbox_through_every_state(cli: CLI) -> None:
+    clock = SteppingClock(world=True)  # the job runs 10 s of sandbox time
+    run = cli("submit", "this one will fail", "--wait", clock=clock)
     assert run.code == 7
     assert "prompt asked to fail" in run.stderr
+    assert " queued -> processing" in run.stderr
+    assert " processing -> failed" in run.stderr
+    assert 10.0 <= sum(clock.sleeps) <= 10.0 + 15.0 * 1.1

@@ -1,0 +1,1544 @@
+"""The Lumen video API emulator: no account, no network, outcomes chosen by the prompt.
+
+It answers the vendor's two routes (``POST /v1/videos/generations`` and ``GET
+/v1/videos/generations/{id}``) with the vendor's rules, serves real MP4 results under ``/files/``,
+delivers signed webhooks, and adds a few ``/_sandbox/`` routes for tests: health, stats, forced
+completion, and *faults* (lost responses, 5xx, garbage bodies, cut downloads...) that let a
+client's error handling be exercised against real HTTP.
+
+A job's status is a pure function of the time since it was created, so nothing has to tick in the
+background: ``queued`` for the first 20% of ``job_seconds``, ``processing`` until ``job_seconds``,
+then terminal. Words in the prompt choose the ending: ``fail``, ``cancel``, ``forever``.
+
+Only the standard library is used (plus ``lumen_cli.webhook.sign``, the one definition of the
+signature), and ``urllib.request`` is imported only when a webhook is delivered, so importing
+this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import heapq
+import http.client
+import io
+import ipaddress
+import itertools
+import json
+import os
+import re
+import secrets
+import socket
+import socketserver
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from email.utils import formatdate
+from functools import lru_cache
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lumen_cli import __version__
+
+KEY_PREFIX = "sk-lumen-"
+REVOKED_KEY = "sk-lumen-revoked"
+NO_CREDIT_KEY = "sk-lumen-nocredit"
+
+MODELS = ("seedance-2", "seedance-2-fast", "veo-3-1")
+RESOLUTIONS = ("480p", "720p", "1080p")
+ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+MIN_DURATION = 4
+MAX_RESULTS = 4  # the sandbox-only field ``n`` asks for 1..4 result files
+URL_FIELDS = ("image_url", "last_image_url", "reference_video_url", "webhook_url")
+
+# The vendor accepts a second name for four fields: alias -> canonical name.
+ALIASES = {
+    "first_frame_url": "image_url",
+    "last_frame_url": "last_image_url",
+    "reference_images": "reference_image_urls",
+    "video_url": "reference_video_url",
+}
+
+# One clip per orientation is shipped. 4:3 and 3:4 are exactly as far (in log ratio) from 1:1 as
+# from 16:9 / 9:16, so they keep their orientation; 21:9 is nearest to 16:9.
+ASSET_FOR_RATIO = {
+    "16:9": "16x9.mp4",
+    "21:9": "16x9.mp4",
+    "4:3": "16x9.mp4",
+    "9:16": "9x16.mp4",
+    "3:4": "9x16.mp4",
+    "1:1": "1x1.mp4",
+}
+
+QUEUED_FRACTION = 0.2  # share of job_seconds spent "queued" before "processing"
+HANDLER_TIMEOUT = 30.0  # seconds a silent client may hold a handler thread
+MAX_BODY = 1 << 20  # request bodies are small JSON documents
+CHUNK = 64 * 1024
+MAX_BLOB = 1 << 40
+BLOB_PATTERN_LEN = 64 * 1024
+BLOB_LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)  # blobs never change
+
+# Faults that replace or disturb the whole exchange, and those that only make sense while a file
+# is being served. A request consumes at most one of each group.
+GENERIC_FAULTS = frozenset(
+    {"status", "garbage", "empty", "wrong_types", "drop", "drop_after_create", "delay"}
+)
+DOWNLOAD_FAULTS = frozenset({"cut", "ignore_range", "change_etag", "wrong_offset", "slow"})
+FAULT_KINDS = GENERIC_FAULTS | DOWNLOAD_FAULTS
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_credits",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    416: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and faults
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxConfig:
+    """How a :class:`SandboxServer` listens and behaves.
+
+    ``port=0`` picks a free port (read it back from ``SandboxServer.url``). ``webhook_backoff``
+    lists the pauses between delivery attempts, so its length plus one is the number of
+    attempts. With ``state_file`` set, jobs survive a restart.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    job_seconds: float = 3.0
+    webhook_backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    state_file: Path | None = None
+    webhook_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, not {self.port}")
+        if self.job_seconds < 0:
+            raise ValueError("job_seconds must not be negative")
+        if any(pause < 0 for pause in self.webhook_backoff):
+            raise ValueError("webhook_backoff pauses must not be negative")
+        if self.webhook_timeout <= 0:
+            raise ValueError("webhook_timeout must be positive")
+
+
+@dataclasses.dataclass
+class Fault:
+    """One injected misbehaviour, applied to the next ``count`` matching requests.
+
+    A fault matches a request when ``method`` (any if None) is its method and its path starts
+    with ``path``. Download kinds default to ``/files/``; the others to every API path. The
+    ``/_sandbox/`` routes are never faulted, so a test can always reach them.
+    """
+
+    kind: str
+    method: str | None = None
+    path: str = ""
+    count: int = 1
+    status: int = 503  # kind "status"
+    retry_after: str | None = None  # kind "status"
+    body: str | None = None  # kind "status"
+    content_type: str | None = None  # kind "status"
+    seconds: float = 1.0  # kind "delay"
+    at: int | None = None  # kind "cut" (default: half the file), "wrong_offset"
+    bytes_per_second: int = 64 * 1024  # kind "slow"
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {sorted(FAULT_KINDS)}")
+        if self.method is not None:
+            self.method = self.method.upper()
+        if not self.path:
+            self.path = "/files/" if self.kind in DOWNLOAD_FAULTS else "/"
+        if not self.path.startswith("/"):
+            raise ValueError("fault path must start with '/'")
+        _check_int("count", self.count, low=1)
+        _check_int("status", self.status, low=200, high=599)
+        _check_int("bytes_per_second", self.bytes_per_second, low=1)
+        if self.at is not None:
+            _check_int("at", self.at, low=0)
+        if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)):
+            raise ValueError("seconds must be a number")
+        if self.seconds < 0:
+            raise ValueError("seconds must not be negative")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
+        """Build a fault from its JSON form; unknown keys are an error, not silently ignored."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        if "kind" not in data:
+            raise ValueError("a fault needs a 'kind'")
+        fields = dict(data)
+        for name in ("kind", "method", "path", "body", "content_type"):
+            if fields.get(name) is not None and not isinstance(fields[name], str):
+                raise ValueError(f"fault field {name!r} must be a string")
+        if fields.get("retry_after") is not None:
+            fields["retry_after"] = str(fields["retry_after"])  # "1" and 1 both mean one second
+        return cls(**fields)
+
+    def matches(self, method: str, path: str) -> bool:
+        """True when this fault applies to a request for *method* *path*."""
+        return (self.method is None or self.method == method) and path.startswith(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, as ``GET /_sandbox/faults`` shows it (with the remaining count)."""
+        return dataclasses.asdict(self)
+
+
+def _check_int(name: str, value: object, *, low: int, high: int | None = None) -> None:
+    """Reject non-integers (bool included) and values outside ``low..high``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer")
+    if value < low or (high is not None and value > high):
+        limit = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {limit}")
+
+
+class FaultSet:
+    """The faults currently armed on a server; safe to change from any thread.
+
+    Examples::
+
+        server.faults.add("status", method="GET", status=503, count=2, retry_after="1")
+        server.faults.add("cut", at=1000)
+        server.faults.replace([{"kind": "drop_after_create", "method": "POST"}])
+        server.faults.clear()
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, kind: str, **fields: Any) -> Fault:
+        """Arm one more fault (after those already armed) and return it."""
+        fault = Fault.from_dict({"kind": kind, **fields})
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def replace(self, faults: Iterable[Fault | Mapping[str, Any]]) -> None:
+        """Arm exactly *faults*, dropping the current set. Validates all before changing any."""
+        parsed = [f if isinstance(f, Fault) else Fault.from_dict(f) for f in faults]
+        with self._lock:
+            self._faults = parsed
+
+    def clear(self) -> None:
+        """Disarm every fault."""
+        with self._lock:
+            self._faults = []
+
+    def take(self, method: str, path: str, kinds: frozenset[str]) -> Fault | None:
+        """Consume one use of the first armed fault of *kinds* matching the request, if any."""
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.kind in kinds and fault.matches(method, path):
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        del self._faults[index]
+                    return dataclasses.replace(fault, count=1)
+        return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The armed faults as JSON-ready dicts, with their remaining counts."""
+        with self._lock:
+            return [fault.to_dict() for fault in self._faults]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._faults)
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """An error answer: rendered as ``{"error": {"message", "type", "code"}}``."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+class SandboxStateError(RuntimeError):
+    """The state file exists but cannot be read as sandbox state."""
+
+
+@dataclasses.dataclass
+class _Job:
+    """One generation task. Its status is derived from the clock, unless forced."""
+
+    id: str
+    model: str
+    prompt: str
+    resolution: str
+    aspect_ratio: str
+    duration: int
+    generate_audio: bool
+    mode: str
+    created_at: float
+    ends_at: float
+    n: int = 1
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    forced_status: str | None = None
+    forced_at: float | None = None
+
+    @property
+    def ending(self) -> str:
+        """What the prompt asks the job to end as: a terminal status, or ``"forever"``."""
+        words = self.prompt.lower()
+        if "forever" in words:
+            return "forever"
+        if "fail" in words:
+            return "failed"
+        if "cancel" in words:
+            return "cancelled"
+        return "succeeded"
+
+    def status(self, now: float) -> str:
+        """The status at wall-clock time *now*."""
+        if self.forced_status is not None:
+            return self.forced_status
+        elapsed = now - self.created_at
+        if elapsed < (self.ends_at - self.created_at) * QUEUED_FRACTION:
+            return "queued"
+        if self.ending == "forever" or now < self.ends_at:
+            return "processing"
+        return self.ending
+
+    def finished_at(self) -> float:
+        """When the job became (or will become) terminal."""
+        return self.forced_at if self.forced_at is not None else self.ends_at
+
+    def error_message(self, status: str) -> str:
+        """The ``error.message`` of a failed or cancelled job."""
+        verb = "failed" if status == "failed" else "cancelled"
+        if self.forced_status is not None:
+            return f"generation {verb} (sandbox: forced by /_sandbox/jobs/{self.id}/finish)"
+        asked = "fail" if status == "failed" else "cancel"
+        return f"generation {verb} (sandbox: prompt asked to {asked})"
+
+    def result(self, status: str, base_url: str) -> dict[str, Any]:
+        """The ``data`` or ``error`` part shared by GET answers and webhook bodies."""
+        if status == "succeeded":
+            return {"data": [{"url": f"{base_url}/files/{self.id}/{i}.mp4"} for i in range(self.n)]}
+        if status in ("failed", "cancelled"):
+            return {"error": {"message": self.error_message(status)}}
+        return {}
+
+    def view(self, now: float, base_url: str) -> dict[str, Any]:
+        """The job as ``GET /v1/videos/generations/{id}`` returns it."""
+        status = self.status(now)
+        return {
+            "id": self.id,
+            "object": "video.generation",
+            "status": status,
+            "created": int(self.created_at),
+            "model": self.model,
+            "prompt": self.prompt,
+            "resolution": self.resolution,
+            "aspect_ratio": self.aspect_ratio,
+            "duration": self.duration,
+            "mode": self.mode,
+            **self.result(status, base_url),
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_state(cls, data: Mapping[str, Any]) -> _Job:
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def new_job_id() -> str:
+    """``"v"`` followed by 24 random hex digits, like the vendor's ids."""
+    return "v" + secrets.token_hex(12)
+
+
+def validate_generation(payload: object) -> dict[str, Any]:
+    """Check a create request the way the vendor does; return the normalised fields.
+
+    Raises :class:`ApiError` (400, or 404 for an unknown model) with a message naming the field.
+    Aliases are folded into the canonical names and defaults filled in; JSON ``null`` counts as
+    "not set".
+    """
+    if not isinstance(payload, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    fields = _fold_aliases(payload)
+
+    model = fields.get("model")
+    if model is None:
+        raise ApiError(400, "model is required")
+    if not isinstance(model, str):
+        raise ApiError(400, "model must be a string")
+    if model not in MODELS:
+        raise ApiError(404, f"no such video model: {model!r}")
+
+    prompt = fields.get("prompt")
+    if prompt is None:
+        raise ApiError(400, "prompt is required")
+    if not isinstance(prompt, str):
+        raise ApiError(400, "prompt must be a string")
+    if not prompt.strip():
+        raise ApiError(400, "prompt must not be blank")
+
+    spec: dict[str, Any] = {
+        "model": model,
+        "prompt": prompt,
+        "resolution": _choice(fields, "resolution", RESOLUTIONS, "720p"),
+        "aspect_ratio": _choice(fields, "aspect_ratio", ASPECT_RATIOS, "16:9"),
+        "duration": _duration(fields),
+        "generate_audio": _boolean(fields, "generate_audio", default=True),
+        "n": _result_count(fields),
+    }
+    for name in URL_FIELDS:
+        spec[name] = _url(fields, name)
+    spec["reference_image_urls"] = _url_list(fields, "reference_image_urls")
+    spec["webhook_secret"] = _webhook_secret(fields, webhook_set=spec["webhook_url"] is not None)
+
+    # The safety check comes last, as upstream only looks at prompts of well-formed requests.
+    if re.search(r"\bblocked\b", prompt, re.IGNORECASE):
+        raise ApiError(400, "content blocked by the safety policy")
+    return spec
+
+
+def _fold_aliases(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename alias fields to their canonical names, refusing two different values for one."""
+    fields = {key: value for key, value in payload.items() if value is not None}
+    for alias, canonical in ALIASES.items():
+        if alias not in fields:
+            continue
+        value = fields.pop(alias)
+        if canonical in fields and fields[canonical] != value:
+            raise ApiError(400, f"{canonical} and its alias {alias} are both set, differently")
+        fields[canonical] = value
+    return fields
+
+
+def _choice(fields: Mapping[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = fields.get(name, default)
+    if value not in allowed:
+        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return str(value)
+
+
+def _duration(fields: Mapping[str, Any]) -> int:
+    value = fields.get("duration", 5)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, f"duration must be an integer number of seconds; got {value!r}")
+    if value < MIN_DURATION:
+        raise ApiError(400, f"duration must be at least {MIN_DURATION} seconds; got {value}")
+    return value
+
+
+def _boolean(fields: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    value = fields.get(name, default)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{name} must be true or false; got {value!r}")
+    return value
+
+
+def _result_count(fields: Mapping[str, Any]) -> int:
+    value = fields.get("n", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESULTS:
+        raise ApiError(400, f"n (sandbox only) must be an integer 1..{MAX_RESULTS}; got {value!r}")
+    return value
+
+
+def is_http_url(value: object) -> bool:
+    """True for an absolute http(s) URL with a host."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _url(fields: Mapping[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if not is_http_url(value):
+        raise ApiError(400, f"{name} must be an http(s) URL; got {value!r}")
+    return str(value)
+
+
+def _url_list(fields: Mapping[str, Any], name: str) -> list[str]:
+    value = fields.get(name, [])
+    if not isinstance(value, list) or not all(is_http_url(item) for item in value):
+        raise ApiError(400, f"{name} must be a list of http(s) URLs")
+    return [str(item) for item in value]
+
+
+def _webhook_secret(fields: Mapping[str, Any], *, webhook_set: bool) -> str | None:
+    secret = fields.get("webhook_secret")
+    if secret is not None and not isinstance(secret, str):
+        raise ApiError(400, "webhook_secret must be a string")
+    if webhook_set and not secret:
+        raise ApiError(400, "webhook_secret is required when webhook_url is set")
+    return secret if webhook_set else None
+
+
+def generation_mode(spec: Mapping[str, Any]) -> str:
+    """The vendor's auto-detected mode: a reference video wins over any image."""
+    if spec.get("reference_video_url"):
+        return "video-to-video"
+    if spec.get("image_url") or spec.get("last_image_url") or spec.get("reference_image_urls"):
+        return "image-to-video"
+    return "text-to-video"
+
+
+# --------------------------------------------------------------------------------------------
+# Result files
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Content:
+    """A servable byte sequence: size, validators, and a reader of ``[start, stop)`` chunks."""
+
+    size: int
+    etag: str
+    last_modified: str
+    content_type: str
+    read: Callable[[int, int, int], Iterator[bytes]]  # (start, stop, chunk size)
+
+
+@lru_cache(maxsize=8)
+def asset_bytes(name: str) -> bytes:
+    """The bytes of a shipped MP4 (read once, they are a few KB)."""
+    return (resources.files("lumen_cli.sandbox") / "assets" / name).read_bytes()
+
+
+def _asset_content(name: str, last_modified: float) -> _Content:
+    data = asset_bytes(name)
+
+    def read(start: int, stop: int, chunk: int) -> Iterator[bytes]:
+        for pos in range(start, stop, chunk):
+            yield data[pos : min(pos + chunk, stop)]
+
+    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    return _Content(len(data), etag, formatdate(last_modified, usegmt=True), "video/mp4", read)
+
+
+@lru_cache(maxsize=16)
+def _blob_pattern(size: int) -> bytes:
+    """64 KiB of hash output seeded by *size*: blob bytes repeat it, so any offset is O(1)."""
+    seed = f"lumen-sandbox-blob:{size}:".encode()
+    blocks = BLOB_PATTERN_LEN // hashlib.sha256().digest_size
+    return b"".join(hashlib.sha256(seed + str(i).encode()).digest() for i in range(blocks))
+
+
+def iter_blob(
+    size: int, start: int = 0, stop: int | None = None, chunk: int = CHUNK
+) -> Iterator[bytes]:
+    """Yield bytes ``[start, stop)`` of the deterministic blob of *size* bytes, in chunks."""
+    pattern = _blob_pattern(size)
+    stop = size if stop is None else min(stop, size)
+    pos = start
+    while pos < stop:
+        offset = pos % BLOB_PATTERN_LEN
+        count = min(BLOB_PATTERN_LEN - offset, stop - pos, chunk)
+        yield pattern[offset : offset + count]
+        pos += count
+
+
+def blob_bytes(size: int, start: int = 0, stop: int | None = None) -> bytes:
+    """Bytes ``[start, stop)`` of ``GET /files/blob/{size}.bin``, for tests to compare against."""
+    return b"".join(iter_blob(size, start, stop))
+
+
+def _blob_content(size: int) -> _Content:
+    # The blob is a function of its size, so a hash of the size is a valid strong validator.
+    etag = '"b' + hashlib.sha256(f"blob:{size}".encode()).hexdigest()[:31] + '"'
+    return _Content(
+        size,
+        etag,
+        BLOB_LAST_MODIFIED,
+        "application/octet-stream",
+        lambda start, stop, chunk: iter_blob(size, start, stop, chunk),
+    )
+
+
+class RangeNotSatisfiable(Exception):
+    """The Range header asks only for bytes beyond the end."""
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive ``(first, last)`` byte span a ``Range`` header asks for, or None for all.
+
+    Headers we do not handle (other units, several ranges, malformed) are ignored, which the
+    HTTP spec allows: the answer is then the whole file with 200. Raises
+    :class:`RangeNotSatisfiable` when the span starts past the end (the 416 case).
+    """
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = (part.strip() for part in spec.partition("-"))
+    if not dash or not (first_text or last_text):
+        return None
+    if not all(text.isdigit() for text in (first_text, last_text) if text):
+        return None
+    if not first_text:  # "bytes=-K": the last K bytes
+        suffix = int(last_text)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return max(0, size - suffix), size - 1
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None  # invalid, so ignored
+    if first >= size:
+        raise RangeNotSatisfiable
+    return first, min(int(last_text), size - 1) if last_text else size - 1
+
+
+def _changed_etag(etag: str) -> str:
+    return '"' + hashlib.sha256(b"changed:" + etag.encode()).hexdigest()[:32] + '"'
+
+
+# --------------------------------------------------------------------------------------------
+# Webhooks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Delivery:
+    """One job's webhook: what to send and how it has gone so far."""
+
+    job_id: str
+    url: str
+    secret: str
+    body: bytes
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered: bool = False
+    done: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """The record ``GET /_sandbox/deliveries`` shows (no secret, no body)."""
+        return {
+            "job_id": self.job_id,
+            "url": self.url,
+            "attempts": self.attempts,
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+            "delivered": self.delivered,
+            "done": self.done,
+        }
+
+
+class _WebhookDispatcher:
+    """Delivers signed completion callbacks from one background thread.
+
+    A heap holds ``(due, seq, job_id, is_retry)``; the thread sleeps until the earliest is due.
+    A job may be scheduled twice (at its natural end and when forced): only the first entry
+    starts a delivery, and after that only the retries it schedules itself can continue it.
+    Attempts are made one at a time, so a slow receiver delays the others: fine for a sandbox.
+    """
+
+    def __init__(
+        self,
+        backoff: tuple[float, ...],
+        timeout: float,
+        prepare: Callable[[str], _Delivery | float | None],
+    ) -> None:
+        self._backoff = backoff
+        self._timeout = timeout
+        self._prepare = prepare
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, str, bool]] = []
+        self._seq = itertools.count()
+        self._deliveries: dict[str, _Delivery] = {}
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._cond:
+            self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name="lumen-sandbox-webhooks", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the attempt in flight (bounded by the delivery timeout)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def schedule(self, job_id: str, delay: float) -> None:
+        """Deliver *job_id*'s result in *delay* seconds, unless its delivery already began."""
+        self._push(job_id, delay, is_retry=False)
+
+    def records(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [delivery.public() for delivery in self._deliveries.values()]
+
+    def _push(self, job_id: str, delay: float, *, is_retry: bool) -> None:
+        with self._cond:
+            due = time.monotonic() + max(0.0, delay)
+            heapq.heappush(self._heap, (due, next(self._seq), job_id, is_retry))
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while (entry := self._next_due()) is not None:
+            delivery = self._begin(*entry)
+            if delivery is not None:
+                status, error = _post_webhook(delivery, self._timeout)
+                self._record(delivery, status, error)
+
+    def _next_due(self) -> tuple[str, bool] | None:
+        """Block until an entry is due and pop it as ``(job_id, is_retry)``; None once stopping."""
+        with self._cond:
+            while not self._stopping:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                _, _, job_id, is_retry = heapq.heappop(self._heap)
+                return job_id, is_retry
+            return None
+
+    def _begin(self, job_id: str, is_retry: bool) -> _Delivery | None:
+        """The delivery to attempt now, if any: a due retry, or the first for an ended job."""
+        with self._cond:
+            existing = self._deliveries.get(job_id)
+        if existing is not None:
+            return existing if is_retry and not existing.done else None
+        prepared = self._prepare(job_id)
+        if isinstance(prepared, float):  # woke a hair before the job ended: come back then
+            self.schedule(job_id, prepared)
+            return None
+        if prepared is None:
+            return None
+        with self._cond:
+            self._deliveries[job_id] = prepared
+        return prepared
+
+    def _record(self, delivery: _Delivery, status: int | None, error: str | None) -> None:
+        """Note an attempt's outcome; schedule the next one after a 5xx or a network error."""
+        with self._cond:
+            delivery.attempts += 1
+            delivery.last_status = status
+            delivery.last_error = error
+            retry = status is None or status >= 500
+            if not retry or delivery.attempts > len(self._backoff):
+                delivery.delivered = status is not None and 200 <= status < 300
+                delivery.done = True
+                return
+        self._push(delivery.job_id, self._backoff[delivery.attempts - 1], is_retry=True)
+
+
+def _post_webhook(delivery: _Delivery, timeout: float) -> tuple[int | None, str | None]:
+    """Make one delivery attempt: ``(HTTP status, None)`` or ``(None, network error)``."""
+    import urllib.error
+    import urllib.request
+
+    from lumen_cli.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+    request = urllib.request.Request(  # noqa: S310 - the URL was checked to be http(s) on submit
+        delivery.url,
+        data=delivery.body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": f"lumen-sandbox/{__version__}",
+            SIGNATURE_HEADER: sign(delivery.secret, delivery.body),
+            TIMESTAMP_HEADER: str(int(time.time())),
+        },
+    )
+    try:
+        with _webhook_opener().open(request, timeout=timeout) as response:
+            response.read()
+            return int(response.status), None
+    except urllib.error.HTTPError as exc:  # any non-2xx answer, redirects included
+        exc.close()
+        return exc.code, None
+    except (OSError, http.client.HTTPException) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+@lru_cache(maxsize=1)
+def _webhook_opener() -> Any:
+    """A urllib opener that goes direct (no proxy from the environment) and never redirects.
+
+    A webhook goes only to the URL the user set: a redirect is reported, not followed.
+    """
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------------
+
+
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "code": status}}
+
+
+def _json_bytes(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Route:
+    methods: frozenset[str]
+    pattern: re.Pattern[str]
+    name: str  # the path template used as a stats key
+    handler: Callable[[_Handler, tuple[str, ...]], None]
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer bound to a :class:`SandboxServer`, IPv6-aware, without reverse DNS."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: SandboxServer) -> None:
+        self.app = app
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls getfqdn(), a reverse-DNS lookup that can take seconds.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up is routine; anything else is a sandbox bug and should be seen.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: HTTP/1.1 keep-alive, every answer with a Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = f"lumen-sandbox/{__version__}"
+    sys_version = ""
+    timeout = HANDLER_TIMEOUT
+    # Headers and body go out in two writes: with Nagle on, the second waits for the client's
+    # delayed ACK, adding ~40 ms to every answer.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+    _body: bytes = b""
+
+    @property
+    def app(self) -> SandboxServer:
+        return self.server.app
+
+    def setup(self) -> None:
+        super().setup()
+        self.app._track_connection(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.app._track_connection(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: tests and ``lumen sandbox serve`` must not print a line per request."""
+
+    def _dispatch(self) -> None:
+        try:
+            self._handle()
+        except OSError:  # the client went away mid-answer; the connection is finished
+            self.close_connection = True
+
+    # Every method goes through the router, so an unsupported one on a known path gets a 405.
+    do_GET = do_HEAD = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def _handle(self) -> None:
+        path = urlsplit(self.path).path
+        if not self._read_body():
+            return
+        route, groups, allowed = _match_route(self.command, path)
+        self.app._count(f"{self.command} {route.name if route else '<unknown>'}")
+        if not path.startswith("/_sandbox/"):
+            fault = self.app.faults.take(self.command, path, GENERIC_FAULTS)
+            if fault is not None and self._apply_fault(fault, route, groups):
+                return
+        if route is None:
+            if allowed:
+                self._send_error(405, f"{self.command} is not allowed here", {"Allow": allowed})
+            else:
+                self._send_error(404, f"no such route: {path}")
+            return
+        try:
+            route.handler(self, groups)
+        except ApiError as exc:
+            self._send_error(exc.status, exc.message, exc.headers)
+        except OSError:
+            raise
+        except Exception as exc:  # a sandbox bug: answer 500 rather than hang the client
+            self.close_connection = True
+            self._send_error(500, f"sandbox internal error: {type(exc).__name__}: {exc}")
+
+    def _read_body(self) -> bool:
+        """Read the whole request body, so the next request on the connection starts cleanly."""
+        if "chunked" in str(self.headers.get("Transfer-Encoding", "")).lower():
+            self.close_connection = True
+            self._send_error(411, "send a Content-Length (chunked bodies are not supported)")
+            return False
+        raw = self.headers.get("Content-Length")
+        text = "0" if raw is None else str(raw).strip()
+        if not text.isdigit() or int(text) > MAX_BODY:
+            # The body cannot be skipped reliably, so the connection has to end here.
+            self.close_connection = True
+            if text.isdigit():
+                self._send_error(413, f"request bodies are limited to {MAX_BODY} bytes")
+            else:
+                self._send_error(400, f"bad Content-Length: {text!r}")
+            return False
+        length = int(text)
+        self._body = self.rfile.read(length) if length else b""
+        if len(self._body) < length:  # the client hung up mid-body
+            self.close_connection = True
+            return False
+        return True
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, document: object) -> None:
+        self._send(status, _json_bytes(document))
+
+    def _send_error(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._send(status, _json_bytes(_error_body(status, message)), headers=headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer the base class's own errors (bad request line, ...) in JSON, then close."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self._send_error(code, message or HTTPStatus(code).phrase)
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def _apply_fault(self, fault: Fault, route: _Route | None, groups: tuple[str, ...]) -> bool:
+        """Misbehave as *fault* says; True when that was the whole answer."""
+        if fault.kind == "delay":
+            self.app._stopping.wait(fault.seconds)
+            return False
+        if fault.kind == "drop":
+            self.close_connection = True
+        elif fault.kind == "drop_after_create":
+            self._handle_silently(route, groups)
+        elif fault.kind == "status":
+            self._send_status_fault(fault)
+        elif fault.kind == "garbage":
+            self._send(200, b'{"id": ')
+        elif fault.kind == "empty":
+            self._send(200, b"")
+        elif fault.kind == "wrong_types":
+            wrong = {
+                "id": 123,
+                "object": None,
+                "status": ["x"],
+                "created": "yesterday",
+                "data": "no",
+            }
+            self._send_json(200, wrong)
+        return True
+
+    def _handle_silently(self, route: _Route | None, groups: tuple[str, ...]) -> None:
+        """Do the request's work for real, throw the answer away and hang up."""
+        real, self.wfile = self.wfile, io.BytesIO()
+        try:
+            if route is not None:
+                with contextlib.suppress(ApiError):
+                    route.handler(self, groups)
+        finally:
+            self.wfile = real
+            self.close_connection = True
+
+    def _send_status_fault(self, fault: Fault) -> None:
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        if fault.body is None:
+            body = _json_bytes(_error_body(fault.status, f"sandbox fault: HTTP {fault.status}"))
+            content_type = "application/json"
+        else:
+            body = fault.body.encode("utf-8")
+            content_type = fault.content_type or "text/plain; charset=utf-8"
+        self._send(fault.status, body, content_type, headers)
+
+    # -- the vendor's API ---------------------------------------------------------------------
+
+    def _authenticate(self, *, billing: bool) -> None:
+        """Apply the key rules: 401 missing/invalid/revoked; 402 no credit (when *billing*)."""
+        challenge = {"WWW-Authenticate": "Bearer"}
+        header = self.headers.get("Authorization")
+        if not header:
+            raise ApiError(
+                401, "missing API key: send 'Authorization: Bearer sk-lumen-...'", challenge
+            )
+        scheme, _, key = str(header).partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key.startswith(KEY_PREFIX) or key == KEY_PREFIX:
+            raise ApiError(401, "invalid API key", challenge)
+        if key == REVOKED_KEY:
+            raise ApiError(401, "key revoked", challenge)
+        if billing and key == NO_CREDIT_KEY:
+            raise ApiError(402, "insufficient credits: top up the account to submit jobs")
+
+    def _json_body(self) -> object:
+        try:
+            return json.loads(self._body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "request body is not valid JSON") from None
+
+    def _create(self, groups: tuple[str, ...]) -> None:
+        self._authenticate(billing=False)
+        spec = validate_generation(self._json_body())
+        self._authenticate(billing=True)  # credits are checked only for a valid, billable job
+        job = self.app._create_job(spec)
+        self._send_json(
+            200,
+            {
+                "id": job.id,
+                "object": "video.generation",
+                "status": "queued",
+                "created": int(job.created_at),
+                "model": job.model,
+            },
+        )
+
+    def _get_job(self, groups: tuple[str, ...]) -> None:
+        self._authenticate(billing=False)
+        job = self.app._job(groups[0])
+        self._send_json(200, job.view(self.app.clock(), self._base_url()))
+
+    def _base_url(self) -> str:
+        return self.app._public_url(self.headers.get("Host"))
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _job_file(self, groups: tuple[str, ...]) -> None:
+        job_id, index = groups[0], int(groups[1])
+        try:
+            job = self.app._job(job_id)
+        except ApiError:
+            raise ApiError(404, "file not found") from None
+        if job.status(self.app.clock()) != "succeeded" or index >= job.n:
+            raise ApiError(404, "file not found")
+        self._serve(_asset_content(ASSET_FOR_RATIO[job.aspect_ratio], job.finished_at()))
+
+    def _blob(self, groups: tuple[str, ...]) -> None:
+        size = int(groups[0])
+        if size > MAX_BLOB:
+            raise ApiError(404, f"blobs are at most {MAX_BLOB} bytes")
+        self._serve(_blob_content(size))
+
+    def _serve(self, content: _Content) -> None:
+        """Send *content* honouring Range and If-Range, disturbed by a download fault if armed."""
+        fault = self.app.faults.take(self.command, urlsplit(self.path).path, DOWNLOAD_FAULTS)
+        kind = fault.kind if fault is not None else None
+        etag = _changed_etag(content.etag) if kind == "change_etag" else content.etag
+        size = content.size
+
+        range_header = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if kind == "ignore_range" or (
+            if_range is not None and str(if_range).strip() not in (etag, content.last_modified)
+        ):
+            range_header = None  # a stale validator means "send me the whole new file"
+        try:
+            span = parse_range(None if range_header is None else str(range_header), size)
+        except RangeNotSatisfiable:
+            raise ApiError(
+                416, "range not satisfiable", {"Content-Range": f"bytes */{size}"}
+            ) from None
+        if kind == "wrong_offset" and size > 1:
+            asked = span[0] if span else 0
+            start = fault.at if fault is not None and fault.at is not None else (0 if asked else 1)
+            span = (min(start, size - 1), size - 1)
+
+        first, last = span if span is not None else (0, size - 1)
+        self.send_response(206 if span is not None else 200)
+        self.send_header("Content-Type", content.content_type)
+        self.send_header("Content-Length", str(last - first + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", content.last_modified)
+        if span is not None:
+            self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+
+        stop = last + 1
+        if kind == "cut" and fault is not None:
+            cut_at = fault.at if fault.at is not None else size // 2
+            stop = max(first, min(stop, cut_at))
+        rate = fault.bytes_per_second if kind == "slow" and fault is not None else None
+        self._stream(content, first, stop, rate)
+        if kind == "cut":
+            self.close_connection = True  # the promised Content-Length is never reached
+
+    def _stream(self, content: _Content, start: int, stop: int, rate: int | None) -> None:
+        """Write bytes ``[start, stop)``; at *rate* bytes/second if given (in ~50 ms steps)."""
+        chunk = CHUNK if rate is None else max(1, min(CHUNK, rate // 20))
+        for piece in content.read(start, stop, chunk):
+            self.wfile.write(piece)
+            if rate is not None and self.app._stopping.wait(len(piece) / rate):
+                self.close_connection = True
+                return
+
+    # -- /_sandbox/ ---------------------------------------------------------------------------
+
+    def _health(self, groups: tuple[str, ...]) -> None:
+        self._send_json(200, {"lumen_sandbox": True, "pid": os.getpid(), "version": __version__})
+
+    def _shutdown(self, groups: tuple[str, ...]) -> None:
+        if not _is_loopback(self.client_address[0]):
+            raise ApiError(403, "shutdown is only accepted from this machine")
+        self.close_connection = True
+        self._send_json(200, {"stopping": True})
+        self.app.request_stop()
+
+    def _stats(self, groups: tuple[str, ...]) -> None:
+        self._send_json(200, self.app.stats())
+
+    def _deliveries(self, groups: tuple[str, ...]) -> None:
+        self._send_json(200, self.app.deliveries())
+
+    def _faults(self, groups: tuple[str, ...]) -> None:
+        if self.command == "POST":
+            document = self._json_body()
+            if isinstance(document, dict) and "kind" not in document:
+                document = document.get("faults")
+            items = [document] if isinstance(document, dict) else document
+            if not isinstance(items, list) or not all(isinstance(f, dict) for f in items):
+                raise ApiError(400, 'send a fault object, a list of them, or {"faults": [...]}')
+            try:
+                self.app.faults.replace(items)
+            except (ValueError, TypeError) as exc:
+                raise ApiError(400, f"bad fault: {exc}") from None
+        elif self.command == "DELETE":
+            self.app.faults.clear()
+        self._send_json(200, {"faults": self.app.faults.snapshot()})
+
+    def _finish(self, groups: tuple[str, ...]) -> None:
+        document = self._json_body() if self._body.strip() else {}
+        status = document.get("status", "succeeded") if isinstance(document, dict) else None
+        if status not in TERMINAL_STATUSES:
+            raise ApiError(400, f"status must be one of {', '.join(TERMINAL_STATUSES)}")
+        view = self.app.finish_job(groups[0], str(status), base_url=self._base_url())
+        self._send_json(200, view)
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def _route(
+    methods: str, pattern: str, name: str, handler: Callable[[_Handler, tuple[str, ...]], None]
+) -> _Route:
+    return _Route(frozenset(methods.split()), re.compile(pattern), name, handler)
+
+
+_ROUTES = (
+    _route("POST", r"/v1/videos/generations", "/v1/videos/generations", _Handler._create),
+    _route(
+        "GET", r"/v1/videos/generations/([^/]+)", "/v1/videos/generations/{id}", _Handler._get_job
+    ),
+    _route("GET HEAD", r"/files/blob/(\d+)\.bin", "/files/blob/{size}.bin", _Handler._blob),
+    _route("GET HEAD", r"/files/([^/]+)/(\d+)\.mp4", "/files/{id}/{index}.mp4", _Handler._job_file),
+    _route("GET", r"/_sandbox/health", "/_sandbox/health", _Handler._health),
+    _route("POST", r"/_sandbox/shutdown", "/_sandbox/shutdown", _Handler._shutdown),
+    _route("GET", r"/_sandbox/stats", "/_sandbox/stats", _Handler._stats),
+    _route("GET", r"/_sandbox/deliveries", "/_sandbox/deliveries", _Handler._deliveries),
+    _route("GET POST DELETE", r"/_sandbox/faults", "/_sandbox/faults", _Handler._faults),
+    _route(
+        "POST", r"/_sandbox/jobs/([^/]+)/finish", "/_sandbox/jobs/{id}/finish", _Handler._finish
+    ),
+)
+
+
+def _match_route(method: str, path: str) -> tuple[_Route | None, tuple[str, ...], str]:
+    """The route for *method* *path* and its captured groups; else the methods *path* allows."""
+    allowed: set[str] = set()
+    for route in _ROUTES:
+        match = route.pattern.fullmatch(path)
+        if match is None:
+            continue
+        if method in route.methods:
+            return route, match.groups(), ""
+        allowed |= route.methods
+    return None, (), ", ".join(sorted(allowed))
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------------
+
+
+class SandboxServer:
+    """The emulator. Start it in a thread for tests, or in the foreground for ``lumen sandbox``.
+
+    Examples::
+
+        with SandboxServer(SandboxConfig(port=0, job_seconds=0.2)) as sandbox:
+            httpx.post(sandbox.url + "/v1/videos/generations", ...)
+
+        SandboxServer(SandboxConfig(port=8765)).serve_forever()  # until stop/SIGTERM/shutdown
+    """
+
+    def __init__(
+        self, config: SandboxConfig | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        """Prepare (and load the state file), without binding: see :meth:`start`.
+
+        *clock* gives the wall time that job statuses are computed from; tests pass a fake one
+        to step a job through queued, processing and its end without sleeping.
+        """
+        self.config = config or SandboxConfig()
+        self.clock = clock
+        self.faults = FaultSet()
+        self._lock = threading.Lock()  # guards jobs and request counts
+        self._jobs: dict[str, _Job] = {}
+        self._requests: dict[str, int] = {}
+        self._state_lock = threading.Lock()  # serialises state-file writes
+        self._connections: set[socket.socket] = set()
+        self._stop_lock = threading.Lock()
+        self._stopping = threading.Event()  # wakes fault sleeps when stopping
+        self._stop_requested = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._webhooks = _WebhookDispatcher(
+            self.config.webhook_backoff, self.config.webhook_timeout, self._prepare_delivery
+        )
+        self._load_state()
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> SandboxServer:
+        """Bind and serve in a daemon thread; return self. Raises OSError if the port is taken."""
+        if self._httpd is not None:
+            return self
+        self._httpd = _HTTPServer((self.config.host, self.config.port), self)
+        self._stopping.clear()
+        self._stop_requested.clear()
+        self._webhooks.start()
+        self._schedule_pending_webhooks()
+        self._serve_thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="lumen-sandbox-http",
+            daemon=True,
+        )
+        self._serve_thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve until :meth:`request_stop` (signal handlers, ``POST /_sandbox/shutdown``)."""
+        self.start()
+        try:
+            while not self._stop_requested.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def request_stop(self) -> None:
+        """Ask the server to stop soon, from any thread or a signal handler; returns at once."""
+        self._stop_requested.set()
+        threading.Thread(target=self.stop, name="lumen-sandbox-stop", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and join every thread. Idempotent."""
+        with self._stop_lock:
+            httpd = self._httpd
+            if httpd is None:
+                return
+            self._stopping.set()
+            httpd.shutdown()
+            self._close_connections()
+            httpd.server_close()  # joins the handler threads
+            if self._serve_thread is not None:
+                self._serve_thread.join()
+                self._serve_thread = None
+            self._webhooks.stop()
+            self._httpd = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` with the port actually bound (wildcard hosts read as loopback)."""
+        if self._httpd is None:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        host = str(self._httpd.server_address[0])
+        port = int(self._httpd.server_address[1])
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1" if host != "::" else "::1"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        """The port actually bound."""
+        return int(urlsplit(self.url).port or 0)
+
+    def _public_url(self, host_header: object) -> str:
+        """The base of result URLs: the bound address, or the client's Host for wildcard binds."""
+        if self.config.host in ("0.0.0.0", "::", "") and host_header:
+            return f"http://{host_header}"
+        return self.url
+
+    def _track_connection(self, connection: socket.socket, *, add: bool) -> None:
+        """Remember open connections so stop() can wake handlers blocked on idle keep-alives."""
+        with self._lock:
+            if not add:
+                self._connections.discard(connection)
+                return
+            self._connections.add(connection)
+            if not self._stopping.is_set():
+                return
+        with contextlib.suppress(OSError):  # accepted while stopping: end it at once
+            connection.shutdown(socket.SHUT_RDWR)
+
+    def _close_connections(self) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _create_job(self, spec: Mapping[str, Any]) -> _Job:
+        now = self.clock()
+        inputs = {
+            name: spec[name]
+            for name in (
+                "image_url",
+                "last_image_url",
+                "reference_image_urls",
+                "reference_video_url",
+            )
+            if spec.get(name)
+        }
+        job = _Job(
+            id=new_job_id(),
+            model=spec["model"],
+            prompt=spec["prompt"],
+            resolution=spec["resolution"],
+            aspect_ratio=spec["aspect_ratio"],
+            duration=spec["duration"],
+            generate_audio=spec["generate_audio"],
+            mode=generation_mode(spec),
+            created_at=now,
+            ends_at=now + self.config.job_seconds,
+            n=spec["n"],
+            inputs=inputs,
+            webhook_url=spec["webhook_url"],
+            webhook_secret=spec["webhook_secret"],
+        )
+        with self._lock:
+            self._jobs[job.id] = job
+        self._save_state()
+        if job.webhook_url and job.ending != "forever":
+            self._webhooks.schedule(job.id, job.ends_at - self.clock())
+        return job
+
+    def _job(self, job_id: str) -> _Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, "task not found")
+        return job
+
+    def finish_job(
+        self, job_id: str, status: str = "succeeded", *, base_url: str | None = None
+    ) -> dict[str, Any]:
+        """Force a job that is still queued or processing to end now as *status*.
+
+        Returns the job's new view. Raises :class:`ApiError` 404 for an unknown id and 409 for a
+        job that already ended (a terminal job never changes, as with the real service).
+        """
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"status must be one of {TERMINAL_STATUSES}")
+        job = self._job(job_id)
+        with self._lock:
+            now = self.clock()
+            current = job.status(now)
+            if current in TERMINAL_STATUSES:
+                raise ApiError(409, f"job {job_id} already ended as {current}")
+            job.forced_status, job.forced_at = status, now
+        self._save_state()
+        if job.webhook_url:
+            self._webhooks.schedule(job.id, 0.0)
+        return job.view(self.clock(), base_url or self.url)
+
+    def stats(self) -> dict[str, Any]:
+        """Requests counted per route (``"METHOD /template"``) and the number of jobs."""
+        with self._lock:
+            return {"requests": dict(self._requests), "jobs": len(self._jobs)}
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Webhook deliveries so far: job_id, url, attempts, last_status, delivered, done."""
+        return self._webhooks.records()
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self._requests[key] = self._requests.get(key, 0) + 1
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def _prepare_delivery(self, job_id: str) -> _Delivery | float | None:
+        """The signed delivery for a job that has ended.
+
+        For a job that has not ended yet: the seconds until it does (the wall clock and the
+        dispatcher's monotonic clock can disagree by a hair), or None if only a forced finish
+        will end it (which schedules the delivery again).
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or not job.webhook_url or not job.webhook_secret:
+                return None
+            now = self.clock()
+            status = job.status(now)
+            if status not in TERMINAL_STATUSES:
+                return None if job.ending == "forever" else max(job.ends_at - now, 0.001)
+            payload = {"id": job.id, "status": status, **job.result(status, self._public_url(None))}
+            return _Delivery(job.id, job.webhook_url, job.webhook_secret, _json_bytes(payload))
+
+    def _schedule_pending_webhooks(self) -> None:
+        """After a restart, deliver for loaded jobs that end in the future.
+
+        Jobs that ended while the sandbox was down are not re-delivered: delivery state is not
+        persisted, and a duplicate would surprise a test more than a missing one.
+        """
+        now = self.clock()
+        with self._lock:
+            pending = [
+                job
+                for job in self._jobs.values()
+                if job.webhook_url
+                and job.forced_status is None
+                and job.ending != "forever"
+                and job.ends_at > now
+            ]
+        for job in pending:
+            self._webhooks.schedule(job.id, job.ends_at - now)
+
+    # -- state file ---------------------------------------------------------------------------
+
+    def _save_state(self) -> None:
+        """Write every job to the state file atomically (temp file, fsync, rename)."""
+        path = self.config.state_file
+        if path is None:
+            return
+        with self._state_lock:  # snapshot and write under one lock: the newest snapshot wins
+            with self._lock:
+                jobs = [job.to_state() for job in self._jobs.values()]
+            _atomic_write(path, _json_bytes({"version": 1, "jobs": jobs}))
+
+    def _load_state(self) -> None:
+        path = self.config.state_file
+        if path is None:
+            return
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            document = json.loads(raw)
+            jobs = [_Job.from_state(item) for item in document["jobs"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SandboxStateError(f"{path}: not a lumen sandbox state file ({exc})") from exc
+        self._jobs = {job.id: job for job in jobs}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace *path* with *data* so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
