@@ -1,0 +1,1 @@
+"""Whole-process benchmarks; each prints ratios against a baseline run side by side."""
