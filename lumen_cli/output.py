@@ -173,6 +173,7 @@ class WaitDisplay:
     def __init__(self, output: Output) -> None:
         self.output = output
         self.jobs: dict[str, Job] = {}
+        self.ended_at: dict[str, float] = {}  # elapsed stops counting when a job ends
         self.notes: dict[str, str] = {}
         self._live: Any = None
 
@@ -195,7 +196,11 @@ class WaitDisplay:
             self._live = None
 
     def update(self, job: Job, previous: str | None) -> None:
+        import time
+
         self.jobs[job.id] = job
+        if job.terminal:
+            self.ended_at.setdefault(job.id, time.time())
         if self._live is None:
             change = f"{previous} -> {job.status}" if previous else job.status
             detail = f": {job.error}" if job.error else ""
@@ -233,7 +238,8 @@ class WaitDisplay:
         now = time.time()
         for job in (running + finished)[: self.MAX_ROWS]:
             marker: Any = Spinner("dots") if not job.terminal else Text(_STATUS_MARK[job.status])
-            elapsed = _duration(now - job.created) if job.created else ""
+            end = self.ended_at.get(job.id, now)
+            elapsed = _duration(end - job.created) if job.created else ""
             table.add_row(
                 marker, job.id, Text(job.status, style=_STATUS_STYLE.get(job.status, "")), elapsed
             )
