@@ -100,8 +100,8 @@ class Output:
 
         table = Table(box=None, pad_edge=False, header_style="bold")
         for header in headers:
-            # Ids and paths never truncate; only the prompt column may fold.
-            table.add_column(header, overflow="fold", no_wrap=header in ("ID", "CREATED"))
+            # Ids never truncate; only free text (prompts, paths, values) may fold.
+            table.add_column(header, overflow="fold", no_wrap=header not in _FOLDING_COLUMNS)
         for row in rows:
             table.add_row(*row)
         self.console(stderr=False).print(table)
@@ -248,6 +248,7 @@ class WaitDisplay:
         return Group(table, footer)
 
 
+_FOLDING_COLUMNS = frozenset({"PROMPT", "SAVED", "VALUE"})
 _STATUS_MARK = {"succeeded": "✓", "failed": "✗", "cancelled": "-"}
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}
 

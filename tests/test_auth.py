@@ -69,3 +69,15 @@ def test_sandbox_needs_no_key(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None
     run = cli("--sandbox", "auth", "status", "--json")
     assert run.code == 0, run.stderr
     assert json.loads(run.stdout)["source"] == "sandbox"
+
+
+@pytest.mark.usefixtures("no_env_key")
+def test_login_saves_with_a_warning_when_the_api_is_unreachable(
+    cli: CLI, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUMEN_BASE_URL", "http://127.0.0.1:9")
+    run = cli("auth", "login", input=GOOD + "\n")
+    assert run.code == 0
+    assert "could not check the key" in run.stderr
+    assert sum(run.clock.sleeps) <= 10.0
+    assert GOOD in (home / "config" / "config.toml").read_text()

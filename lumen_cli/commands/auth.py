@@ -10,10 +10,13 @@ from lumen_cli.commands.config import read_secret
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.config import mask
 from lumen_cli.context import app_context
-from lumen_cli.errors import AUTH_HINT, AuthRejected, BadInput, ExitCode, NoKey
+from lumen_cli.errors import AUTH_HINT, AuthRejected, BadInput, ExitCode, NoKey, Unavailable
 
 app = typer.Typer(
-    help="Store, check and forget the API key.", no_args_is_help=True, rich_markup_mode="markdown"
+    add_completion=False,
+    help="Store, check and forget the API key.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 KEY_PREFIX = "sk-lumen-"
@@ -35,14 +38,21 @@ def login(
         printf %s "$LUMEN_KEY_FROM_VAULT" | lumen auth login
     """
     state = app_context(ctx)
-    key = read_secret("api_key", None)
+    key = read_secret("api_key", None, prompt="Paste your Lumen API key (input is hidden)")
     if not key.startswith(KEY_PREFIX):
         raise BadInput(f"that does not look like a Lumen key (they start with {KEY_PREFIX})")
     if verify:
         from lumen_cli.api.client import LumenClient
+        from lumen_cli.api.retry import RetryPolicy
 
-        with LumenClient(state.base_url, key, clock=state.clock) as client:
-            if not client.key_is_accepted():
+        quick = RetryPolicy(max_attempts=2, deadline=10.0)
+        with LumenClient(state.base_url, key, clock=state.clock, retry=quick) as client:
+            try:
+                accepted = client.key_is_accepted()
+            except Unavailable as error:
+                state.output.warn(f"could not check the key ({error.message}); saving it anyway")
+                accepted = True
+            if not accepted:
                 raise AuthRejected(
                     "the API rejected this key; it was not saved",
                     status=401,

@@ -13,6 +13,7 @@ from lumen_cli.context import app_context
 from lumen_cli.errors import BadInput, ConfigError, ExitCode
 
 app = typer.Typer(
+    add_completion=False,
     help="Read and write settings (flag > LUMEN_* env > profile > default).",
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -161,7 +162,7 @@ def path(ctx: typer.Context) -> None:
     state.output.data(str(state.config_file.path))
 
 
-def read_secret(name: str, value: str | None) -> str:
+def read_secret(name: str, value: str | None, *, prompt: str | None = None) -> str:
     """A secret from stdin ('-' or piped) or a hidden prompt: never from argv."""
     if value not in (None, "-"):
         raise BadInput(
@@ -171,7 +172,7 @@ def read_secret(name: str, value: str | None) -> str:
     if value == "-" or not sys.stdin.isatty():
         secret = sys.stdin.readline().strip()
     else:
-        secret = typer.prompt(name, hide_input=True).strip()
+        secret = typer.prompt(prompt or name, hide_input=True).strip()
     if not secret:
         raise ConfigError(f"no {name} was given")
     return secret

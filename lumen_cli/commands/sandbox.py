@@ -9,6 +9,7 @@ import typer
 from lumen_cli.context import app_context
 
 app = typer.Typer(
+    add_completion=False,
     help="Run the built-in API emulator: no account, no network.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
