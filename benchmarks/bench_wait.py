@@ -97,7 +97,8 @@ def main() -> None:
     print(f"jobs followed by one process : {args.jobs}")
     print(f"wall time                    : {total:.1f} s (jobs ended over {args.spread:.0f} s)")
     print(f"peak RSS of lumen wait       : {peak_mib:.1f} MiB (target < 100)")
-    print(f"peak RSS of baseline imports : {baseline_mib:.1f} MiB  ratio {peak_mib / baseline_mib:.2f}")
+    ratio = peak_mib / baseline_mib
+    print(f"peak RSS of baseline imports : {baseline_mib:.1f} MiB  ratio {ratio:.2f}")
     print(
         f"noticed after ending         : median {delays[len(delays) // 2]:.1f} s, "
         f"max {delays[-1]:.1f} s (interval cap 15 s ±10 %)"

@@ -1,0 +1,444 @@
+"""``lumen webhook``: receive signed results, check a signature offline, send a test delivery."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lumen_cli.commands.options import JsonOutput
+from lumen_cli.context import app_context
+from lumen_cli.errors import BadInput, ExitCode
+
+if TYPE_CHECKING:
+    from lumen_cli.context import AppContext
+    from lumen_cli.webhook import EventProcessor, Listener
+
+app = typer.Typer(
+    add_completion=False,
+    help=(
+        "Receive signed job results (webhooks), check a signature offline, "
+        "send a signed test delivery."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+NO_SIGNING_KEY_HINT = (
+    "Pass --secret, set LUMEN_WEBHOOK_SECRET, or store it with "
+    "`lumen config set webhook_secret` (the same secret you submit jobs with)."
+)
+BODY_SHOWN = 1000  # characters of a handler's answer that `send` prints
+ACTIONS = "On each event"
+
+Secret = Annotated[
+    str | None,
+    typer.Option(
+        "--secret",
+        help=(
+            "Signing secret (default: LUMEN_WEBHOOK_SECRET, then the configured webhook_secret; "
+            "prefer those: arguments are visible to other users in `ps`)."
+        ),
+        show_default=False,
+    ),
+]
+
+
+class EventStatus(str, Enum):
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+def _secret(state: AppContext, flag: str | None) -> str:
+    value = state.settings.value("webhook_secret", flag)
+    if not value:
+        raise BadInput("no webhook secret is set", hint=NO_SIGNING_KEY_HINT)
+    try:
+        str(value).encode("utf-8")  # the API's secrets are JSON strings: always UTF-8
+    except UnicodeEncodeError:
+        raise BadInput("the webhook secret is not valid UTF-8", hint=NO_SIGNING_KEY_HINT) from None
+    return str(value)
+
+
+def _check_url(flag: str, value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadInput(f"{flag} must be an http(s) URL, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# listen
+# --------------------------------------------------------------------------------------------
+
+
+@app.command("listen")
+def listen(
+    ctx: typer.Context,
+    secret: Secret = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="Address to bind; anything but loopback is reachable by others."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="Port (0: any free one).")
+    ] = 8787,
+    exec_command: Annotated[
+        str | None,
+        typer.Option(
+            "--exec",
+            help=(
+                "Shell command run once per event: the raw body on stdin, LUMEN_JOB_ID and "
+                "LUMEN_JOB_STATUS in its environment; its output goes to stderr."
+            ),
+            rich_help_panel=ACTIONS,
+            show_default=False,
+        ),
+    ] = None,
+    exec_timeout: Annotated[
+        float,
+        typer.Option(
+            "--exec-timeout",
+            min=0.1,
+            help="Seconds before an --exec command is killed.",
+            rich_help_panel=ACTIONS,
+        ),
+    ] = 300.0,
+    download: Annotated[
+        bool,
+        typer.Option(
+            "--download", help="Download the videos of succeeded jobs.", rich_help_panel=ACTIONS
+        ),
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Download path template, e.g. clips/{id}.mp4 (implies --download).",
+            rich_help_panel=ACTIONS,
+            show_default=False,
+        ),
+    ] = None,
+    forward_to: Annotated[
+        str | None,
+        typer.Option(
+            "--forward-to",
+            help="Also POST each event, raw body and signature headers unchanged, to this URL.",
+            rich_help_panel=ACTIONS,
+            show_default=False,
+        ),
+    ] = None,
+    tolerance: Annotated[
+        int,
+        typer.Option(
+            "--tolerance",
+            min=0,
+            help="Reject X-Lumen-Timestamp more than this many seconds off (0: no check).",
+        ),
+    ] = 300,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="Print each event as one JSON line (JSON Lines) on stdout."),
+    ] = False,
+) -> None:
+    """Receive the API's signed job results and act on each one, until Ctrl-C.
+
+    Deliveries with a missing or wrong X-Lumen-Signature (401), a stale X-Lumen-Timestamp,
+    or a body that is not a job event (400) are refused and leave no trace. Each accepted
+    event updates the history, then --download, one line on stdout (id, status, video URL
+    or error), --forward-to and --exec. The same (id, status) is processed once per run:
+    redeliveries are answered 200 and ignored. The API must be able to reach this address:
+    see the README for tunnels and reverse proxies.
+
+    Ctrl-C (or SIGTERM) stops taking deliveries, finishes the events already received,
+    prints a summary and exits 0; a second Ctrl-C abandons them (exit 130).
+
+    **Examples**
+
+        lumen webhook listen --exec 'cat >> events.jsonl'
+
+        lumen webhook listen --download -o 'clips/{id}.mp4' --exec './on-video.sh'
+
+        lumen webhook listen --forward-to http://127.0.0.1:3000/lumen --json
+    """
+    from lumen_cli.webhook import EventProcessor, Listener, ListenerConfig, is_loopback
+
+    state = app_context(ctx, json_output=json_output)
+    out = state.output
+    signing_secret = _secret(state, secret)
+    if forward_to is not None:
+        _check_url("--forward-to", forward_to)
+    if output is not None:
+        _check_template(output)
+    processor = EventProcessor(
+        state,
+        exec_command=exec_command or None,
+        exec_timeout=exec_timeout,
+        forward_to=forward_to,
+        download=download or output is not None,
+        output_template=output,
+        json_output=json_output,
+    )
+    config = ListenerConfig(secret=signing_secret, host=host, port=port, tolerance=tolerance)
+    listener = Listener(config, processor, log=out.info)
+    if not is_loopback(host):
+        out.warn(
+            f"binding {host}: the listener is reachable from other machines; "
+            "serve it behind TLS (see the README)"
+        )
+    try:
+        listener.start()
+    except OSError as exc:
+        raise BadInput(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="Pick another --port, or 0 for any free one.",
+        ) from None
+
+    source = state.settings.get("webhook_secret", secret).source
+    actions = ["history"]
+    if processor.download:
+        actions.append("download")
+    if forward_to:
+        actions.append(f"forward to {forward_to}")
+    if exec_command:
+        actions.append(f"run `{exec_command}`")
+    out.info(f"listening on {listener.url} (POST to any path, e.g. {listener.url}/hook)")
+    check = f"timestamps within {tolerance} s" if tolerance else "no timestamp check"
+    origin = {"flag": "--secret", "env": "LUMEN_WEBHOOK_SECRET"}.get(
+        source, f"the config ({source})"
+    )
+    out.info(f"secret from {origin}; {check}")
+    out.info(f"each event: {', '.join(actions)}. Ctrl-C stops.")
+    _serve(state, listener, processor)
+
+
+def _check_template(template: str) -> None:
+    """Refuse a bad -o now rather than on every event (raises ``BadInput``)."""
+    from lumen_cli.download import output_paths
+
+    output_paths(
+        template, job_id="v0", count=1, model=None, prompt=None, created=None, base_dir=Path.cwd()
+    )
+
+
+def _serve(state: AppContext, listener: Listener, processor: EventProcessor) -> None:
+    """Block until Ctrl-C or SIGTERM; then drain, or abandon on a second Ctrl-C."""
+    import signal
+    import threading
+
+    out = state.output
+    stop = threading.Event()
+    previous = None
+    # A service manager stops us with SIGTERM: treat it like Ctrl-C so queued events finish.
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        try:
+            while not stop.wait(0.5):  # a timeout, so Ctrl-C gets through on Windows too
+                pass
+        except KeyboardInterrupt:
+            pass
+        try:
+            listener.stop_accepting()
+            pending = listener.pending
+            if pending:
+                out.info(
+                    f"\nfinishing {pending} received event(s) first; Ctrl-C again abandons them"
+                )
+            listener.stop(drain=True)
+        except KeyboardInterrupt:
+            unfinished, finished = listener.pending, False
+            try:
+                finished = listener.stop(drain=False)
+            finally:
+                if not finished:
+                    processor.disown()
+            out.warn(f"abandoned {unfinished} unfinished event(s) ({listener.stats.summary()})")
+            raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    out.info(f"\nstopped: {listener.stats.summary()}")
+
+
+# --------------------------------------------------------------------------------------------
+# verify
+# --------------------------------------------------------------------------------------------
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    signature: Annotated[
+        str,
+        typer.Option(
+            "--signature",
+            "-s",
+            help="The X-Lumen-Signature header value: sha256= and 64 hex digits.",
+            show_default=False,
+        ),
+    ],
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            help="The raw body exactly as received; '-' or nothing reads stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    secret: Secret = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Check a delivery's signature offline: print valid or invalid; exit 0 or 1.
+
+    The signature covers the exact bytes received: save the body raw, not re-formatted.
+    Exits 2 when the secret is missing or the file cannot be read.
+
+    **Examples**
+
+        lumen webhook verify --signature "sha256=5d2c…" body.json
+
+        curl -s … | LUMEN_WEBHOOK_SECRET=… lumen webhook verify -s "$SIG" --json
+    """
+    from lumen_cli.webhook import SIGNATURE_HEADER
+    from lumen_cli.webhook import verify as check
+
+    state = app_context(ctx, json_output=json_output)
+    signing_secret = _secret(state, secret)
+    body = _read_body(file)
+    # A header pasted whole ("X-Lumen-Signature: sha256=…") means the same thing.
+    value = signature.strip()
+    if value.lower().startswith(SIGNATURE_HEADER.lower() + ":"):
+        value = value[len(SIGNATURE_HEADER) + 1 :]
+    valid = check(signing_secret, body, value)
+    if json_output:
+        state.output.json({"valid": valid})
+    else:
+        state.output.data("valid" if valid else "invalid")
+    if not valid:
+        if not json_output:
+            state.output.hint(
+                "Check the secret, and that the body is byte-for-byte what was received "
+                "(an editor or `echo` adds a newline; a JSON tool re-formats it)."
+            )
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+def _read_body(file: str | None) -> bytes:
+    if file is None or file == "-":
+        if sys.stdin.isatty():
+            raise BadInput(
+                "the body is read from stdin, but stdin is a terminal",
+                hint="Pass the file that holds the raw body, or pipe it in.",
+            )
+        return sys.stdin.buffer.read()
+    try:
+        return Path(file).read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# send
+# --------------------------------------------------------------------------------------------
+
+
+@app.command("send")
+def send(
+    ctx: typer.Context,
+    url: Annotated[
+        str, typer.Argument(help="Your handler's URL (http or https).", show_default=False)
+    ],
+    job_id: Annotated[
+        str,
+        typer.Option(
+            "--id", help="Job id the event names (the receiver may record it).", show_default=False
+        ),
+    ],
+    status: Annotated[
+        EventStatus, typer.Option("--status", help="The job status the event reports.")
+    ] = EventStatus.succeeded,
+    video_url: Annotated[
+        str | None,
+        typer.Option(
+            "--video-url",
+            help="The result URL of a succeeded event (default: a placeholder).",
+            show_default=False,
+        ),
+    ] = None,
+    timestamp: Annotated[
+        int | None,
+        typer.Option(
+            "--timestamp",
+            help="X-Lumen-Timestamp to send (default: now); an old one tests replay checks.",
+            show_default=False,
+        ),
+    ] = None,
+    secret: Secret = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Send one signed test delivery to your own handler, as the API would, and show its answer.
+
+    The body and headers are those of a real delivery: Content-Type, X-Lumen-Signature and
+    X-Lumen-Timestamp (now). Redirects are not followed, as the API does not follow them.
+    Exits 0 when the handler answers 2xx, 1 for any other answer (e.g. 401: wrong secret),
+    6 when it cannot be reached or answers 5xx.
+
+    **Examples**
+
+        lumen webhook send http://127.0.0.1:8787/hook --id v123
+
+        lumen webhook send https://your.app/callback --id v123 --status failed
+    """
+    import time
+
+    from lumen_cli.webhook import sample_event, send_test_delivery
+
+    state = app_context(ctx, json_output=json_output)
+    out = state.output
+    signing_secret = _secret(state, secret)
+    _check_url("URL", url)
+    if video_url is not None:
+        _check_url("--video-url", video_url)
+    if not job_id.strip():
+        raise BadInput("--id must not be empty")
+    body = sample_event(job_id, status.value, video_url)
+    out.info(f"sending a signed {status.value} event for {job_id} to {url}")
+    sent_at = int(time.time()) if timestamp is None else timestamp
+    result = send_test_delivery(url, signing_secret, body, timestamp=sent_at)
+    shown = result.body[:BODY_SHOWN]
+    if json_output:
+        out.json(
+            {
+                "url": url,
+                "id": job_id,
+                "status_code": result.status,
+                "reason": result.reason,
+                "body": shown,
+                "truncated": len(result.body) > BODY_SHOWN,
+                "ok": 200 <= result.status < 300,
+            }
+        )
+    else:
+        out.data(f"{result.status} {result.reason}".rstrip())
+        if shown.strip():
+            out.data(shown.rstrip("\n"))
+        if len(result.body) > BODY_SHOWN:
+            out.info(f"(answer truncated: {len(result.body) - BODY_SHOWN} more characters)")
+    if 200 <= result.status < 300:
+        return
+    if result.status >= 500:
+        raise typer.Exit(int(ExitCode.UNAVAILABLE))
+    if result.status == 401 and not json_output:
+        out.hint("401: the handler rejected the signature; is its secret the same as --secret?")
+    elif 300 <= result.status < 400 and not json_output:
+        out.hint("A redirect: webhooks are not redirected; give the final URL.")
+    raise typer.Exit(int(ExitCode.ERROR))
