@@ -8,17 +8,62 @@ import typer
 from typer.core import TyperGroup
 
 from lumen_cli import __version__
-from lumen_cli.context import AppContext, Overrides
 from lumen_cli.errors import EXIT_CODE_HELP, ExitCode, LumenError
+
+# Sub-commands, in the order `lumen --help` lists them: name -> (module, attribute).
+# An attribute ``app`` is a Typer group; anything else is a command function. Modules
+# are imported only when their command runs (or help lists them): start-up stays cheap.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "submit": ("submit", "submit"),
+    "status": ("status", "status"),
+    "wait": ("wait", "wait"),
+    "download": ("download", "download"),
+    "list": ("listing", "list_jobs"),
+    "webhook": ("webhook", "app"),
+    "config": ("config", "app"),
+    "auth": ("auth", "app"),
+    "sandbox": ("sandbox", "app"),
+    "doctor": ("doctor", "doctor"),
+    "completion": ("completion", "completion"),
+}
+
+
+def load_command(name: str) -> typer.core.TyperCommand | TyperGroup:
+    """Import and build the sub-command *name* (which must be in ``COMMANDS``)."""
+    import importlib
+
+    import typer.main
+
+    module_name, attribute = COMMANDS[name]
+    target = getattr(importlib.import_module(f"lumen_cli.commands.{module_name}"), attribute)
+    if isinstance(target, typer.Typer):
+        sub = target
+    else:
+        sub = typer.Typer(rich_markup_mode="markdown", add_completion=False)
+        sub.command(name)(target)
+    command = typer.main.get_command(sub)
+    command.name = name
+    assert isinstance(command, (typer.core.TyperCommand, TyperGroup))
+    return command
 
 
 class LumenGroup(TyperGroup):
-    """Turns every ``LumenError`` into a message on stderr and its exit code."""
+    """Loads sub-commands on demand and turns every ``LumenError`` into its exit code."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return list(COMMANDS)
+
+    def get_command(  # type: ignore[override]
+        self, ctx: typer.Context, cmd_name: str
+    ) -> typer.core.TyperCommand | TyperGroup | None:
+        return load_command(cmd_name) if cmd_name in COMMANDS else None
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except LumenError as error:
+            from lumen_cli.context import AppContext
+
             state = ctx.obj
             if isinstance(state, AppContext):
                 state.output.error(error)
@@ -85,37 +130,12 @@ def root(
     ] = False,
 ) -> None:
     """Turn prompts into video clips with the Lumen video API."""
+    from lumen_cli.context import AppContext, Overrides
+
     overrides = ctx.obj if isinstance(ctx.obj, Overrides) else None
     state = AppContext(profile=profile, sandbox=sandbox, base_url=base_url, overrides=overrides)
     ctx.obj = state
     ctx.call_on_close(state.close)
-
-
-def _register() -> None:
-    from lumen_cli.commands import (
-        auth,
-        completion,
-        config,
-        doctor,
-        listing,
-        sandbox,
-        status,
-        submit,
-        wait,
-    )
-
-    app.command("submit")(submit.submit)
-    app.command("status")(status.status)
-    app.command("wait")(wait.wait)
-    app.command("list")(listing.list_jobs)
-    app.add_typer(config.app, name="config")
-    app.add_typer(auth.app, name="auth")
-    app.add_typer(sandbox.app, name="sandbox")
-    app.command("doctor")(doctor.doctor)
-    app.command("completion")(completion.completion)
-
-
-_register()
 
 
 def main() -> None:

@@ -126,6 +126,26 @@ class DownloadError(Unavailable):
     kind = "download"
 
 
+class JobFailed(LumenError):
+    """The job ended failed: there is nothing to download."""
+
+    exit_code = ExitCode.JOB_FAILED
+    kind = "job_failed"
+
+
+class JobCancelled(LumenError):
+    """The job was cancelled: there is nothing to download."""
+
+    exit_code = ExitCode.JOB_CANCELLED
+    kind = "job_cancelled"
+
+
+class JobNotFinished(BadInput):
+    """The job is still queued or processing."""
+
+    kind = "job_not_finished"
+
+
 AUTH_HINT = (
     "Set a key with `lumen auth login` or the LUMEN_API_KEY environment variable; "
     "`lumen --sandbox …` works with no key at all."

@@ -1,0 +1,134 @@
+"""``lumen download``: save the result files of succeeded jobs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lumen_cli.commands.options import JsonOutput, OutputTemplate
+from lumen_cli.context import AppContext, app_context
+from lumen_cli.errors import ExitCode, JobCancelled, JobFailed, JobNotFinished, LumenError
+
+if TYPE_CHECKING:
+    from lumen_cli.api.models import Job
+    from lumen_cli.download import Saved
+
+
+# When several ids end differently, the exit code is the first of these that occurred:
+# what the job did outranks how the download went, which outranks how the ids were typed.
+SEVERITY = (
+    ExitCode.JOB_FAILED,
+    ExitCode.JOB_CANCELLED,
+    ExitCode.UNAVAILABLE,
+    ExitCode.NOT_FOUND,
+    ExitCode.AUTH,
+    ExitCode.CREDITS,
+    ExitCode.BAD_INPUT,
+    ExitCode.ERROR,
+)
+
+
+def download(
+    ctx: typer.Context,
+    job_ids: Annotated[
+        list[str],
+        typer.Argument(help="Job id(s), as printed by `lumen submit`.", show_default=False),
+    ],
+    output: OutputTemplate = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Download again even when a complete file is already there."),
+    ] = False,
+    sidecar: Annotated[
+        bool,
+        typer.Option(
+            "--sidecar",
+            help="Also write NAME.mp4.json: id, model, prompt, request, times, URL, sha256.",
+        ),
+    ] = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Download the videos of succeeded jobs: resumable, atomic, byte-exact.
+
+    Each job is asked for afresh, since result URLs may be signed and expire. A file
+    streams into NAME.part and takes its name only once complete; a rerun resumes the
+    .part. A file already there with the size the server announces is complete and is
+    not fetched again (unless --force); a different file there is left alone.
+    In -o, {index} counts from 1, {prompt} is a safe slug of at most 60 characters and
+    {date} is the creation day; several results and no {index} give NAME-1, NAME-2.
+
+    Exits 6 when a file cannot be saved whole, 7 or 8 for a failed or cancelled job,
+    2 for one still running; with several ids, the worst of these.
+
+    **Examples**
+
+        lumen download v1a2b3c4d5
+
+        lumen download v1a2b3c4d5 -o "clips/{date}/{prompt}.mp4" --sidecar
+
+        lumen download v1a2b3c4d5 v6e7f8a9b0 -o clips/
+
+        lumen download v1a2b3c4d5 --json | jq -r '.[].path'
+    """
+    state = app_context(ctx, json_output=json_output)
+    ids = list(dict.fromkeys(job_ids))  # once each, in the order given
+    saved: list[Saved] = []
+    failures: list[LumenError] = []
+    for job_id in ids:
+        try:
+            files = _download_one(state, job_id, output=output, force=force, sidecar=sidecar)
+        except LumenError as error:
+            if len(ids) == 1:
+                raise  # one id: the usual error report, and its JSON under --json
+            if job_id not in error.message:  # say which id, once
+                error.message = f"{job_id}: {error.message}"
+            failures.append(error)
+            if not json_output:
+                state.output.error(error)  # now; under --json after the one document
+            continue
+        saved.extend(files)
+        _report(state, files)
+    if json_output:
+        state.output.json([item.to_json() for item in saved])
+        for failure in failures:
+            state.output.error(failure)  # stderr only: the JSON is written
+    if failures:
+        codes = {error.exit_code for error in failures}
+        raise typer.Exit(int(next((code for code in SEVERITY if code in codes), ExitCode.ERROR)))
+
+
+def _download_one(
+    state: AppContext, job_id: str, *, output: str | None, force: bool, sidecar: bool
+) -> list[Saved]:
+    """Refresh *job_id* (URLs may have expired), check it succeeded, save its files."""
+    from lumen_cli.jobs import check_trackable, download_job, refresh_job
+
+    check_trackable(state, job_id)
+    job = refresh_job(state, job_id)
+    _require_success(state, job)
+    return download_job(state, job, template=output, force=force, sidecar=sidecar)
+
+
+def _require_success(state: AppContext, job: Job) -> None:
+    """Raise the error that says why a job that did not succeed has nothing to download."""
+    reason = job.error or "no reason given"
+    if job.status == "failed":
+        raise JobFailed(f"job {job.id} failed: {reason}")
+    if job.status == "cancelled":
+        raise JobCancelled(f"job {job.id} was cancelled: {reason}")
+    if job.status != "succeeded":
+        prefix = "lumen --sandbox" if state.sandbox else "lumen"
+        raise JobNotFinished(
+            f"job {job.id} is still {job.status}: there is nothing to download yet",
+            hint=f"Wait for it and download it in one go: {prefix} wait {job.id} --download",
+        )
+
+
+def _report(state: AppContext, files: list[Saved]) -> None:
+    """Each path on stdout, for scripts; --json puts the details there instead."""
+    for item in files:
+        if item.skipped:
+            state.output.info(f"already saved: {item.path}")
+        if not state.output.json_mode:
+            state.output.data(str(item.path))
