@@ -40,7 +40,7 @@ from lumen_cli.download import (
 from lumen_cli.errors import BadInput, DownloadError
 from lumen_cli.sandbox import SandboxServer
 from lumen_cli.sandbox import server as sandbox_server
-from lumen_cli.sandbox.server import asset_bytes, blob_bytes
+from lumen_cli.sandbox.files import asset_bytes, blob_bytes
 from tests.conftest import CLI
 
 JOBS = "/v1/videos/generations"

@@ -25,15 +25,9 @@ import pytest
 
 from lumen_cli import __version__
 from lumen_cli.sandbox import SANDBOX_KEY, SandboxConfig, SandboxServer, SandboxStateError
-from lumen_cli.sandbox.server import (
-    ApiError,
-    RangeNotSatisfiable,
-    _is_loopback,
-    asset_bytes,
-    blob_bytes,
-    parse_range,
-    validate_generation,
-)
+from lumen_cli.sandbox.files import RangeNotSatisfiable, asset_bytes, blob_bytes, parse_range
+from lumen_cli.sandbox.jobs import ApiError, validate_generation
+from lumen_cli.sandbox.server import _is_loopback
 from lumen_cli.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 ROOT = Path(__file__).resolve().parents[1]

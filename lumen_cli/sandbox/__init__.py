@@ -9,14 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lumen_cli.sandbox.server import (
-        Fault,
-        FaultSet,
-        SandboxConfig,
-        SandboxServer,
-        SandboxStateError,
-        blob_bytes,
-    )
+    from lumen_cli.sandbox.faults import Fault, FaultSet
+    from lumen_cli.sandbox.files import blob_bytes
+    from lumen_cli.sandbox.jobs import SandboxStateError
+    from lumen_cli.sandbox.server import SandboxConfig, SandboxServer
 
 SANDBOX_KEY = "sk-lumen-sandbox"
 
@@ -31,10 +27,22 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the server module on first access to one of its names (PEP 562)."""
-    if name in __all__:
-        from lumen_cli.sandbox import server
+# Where each lazily loaded name lives: name -> submodule of this package.
+_LAZY = {
+    "Fault": "faults",
+    "FaultSet": "faults",
+    "SandboxConfig": "server",
+    "SandboxServer": "server",
+    "SandboxStateError": "jobs",
+    "blob_bytes": "files",
+}
 
-        return getattr(server, name)
+
+def __getattr__(name: str) -> Any:
+    """Import a name's submodule on first access to it (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is not None:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{module}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from lumen_cli.sandbox.server import SandboxConfig, SandboxServer, SandboxStateError
+from lumen_cli.sandbox.jobs import SandboxStateError
+from lumen_cli.sandbox.server import SandboxConfig, SandboxServer
 
 
 def _parser() -> argparse.ArgumentParser:

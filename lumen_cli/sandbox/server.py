@@ -10,6 +10,11 @@ A job's status is a pure function of the time since it was created, so nothing h
 background: ``queued`` for the first 20% of ``job_seconds``, ``processing`` until ``job_seconds``,
 then terminal. Words in the prompt choose the ending: ``fail``, ``cancel``, ``forever``.
 
+This module holds the configuration, the HTTP handler with its routes, and ``SandboxServer``;
+the parts it serves live beside it: :mod:`~lumen_cli.sandbox.faults` (injected misbehaviour),
+:mod:`~lumen_cli.sandbox.jobs` (jobs and request validation), :mod:`~lumen_cli.sandbox.files`
+(result files, ranges) and :mod:`~lumen_cli.sandbox.webhooks` (delivery).
+
 Only the standard library is used (plus ``lumen_cli.webhook.sign``, the one definition of the
 signature), and ``urllib.request`` is imported only when a webhook is delivered, so importing
 this module stays cheap.
@@ -19,79 +24,53 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import heapq
-import http.client
 import io
 import ipaddress
-import itertools
 import json
 import os
 import re
-import secrets
 import socket
 import socketserver
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from email.utils import formatdate
-from functools import lru_cache
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from lumen_cli import __version__
+from lumen_cli.fsutil import atomic_write
+from lumen_cli.sandbox.faults import DOWNLOAD_FAULTS, GENERIC_FAULTS, Fault, FaultSet
+from lumen_cli.sandbox.files import (
+    ASSET_FOR_RATIO,
+    CHUNK,
+    MAX_BLOB,
+    RangeNotSatisfiable,
+    _asset_content,
+    _blob_content,
+    _changed_etag,
+    _Content,
+    parse_range,
+)
+from lumen_cli.sandbox.jobs import (
+    TERMINAL_STATUSES,
+    ApiError,
+    Job,
+    SandboxStateError,
+    generation_mode,
+    new_job_id,
+    validate_generation,
+)
+from lumen_cli.sandbox.webhooks import _Delivery, _WebhookDispatcher
 
 KEY_PREFIX = "sk-lumen-"
 REVOKED_KEY = "sk-lumen-revoked"
 NO_CREDIT_KEY = "sk-lumen-nocredit"
 
-MODELS = ("seedance-2", "seedance-2-fast", "veo-3-1")
-RESOLUTIONS = ("480p", "720p", "1080p")
-ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-MIN_DURATION = 4
-MAX_RESULTS = 4  # the sandbox-only field ``n`` asks for 1..4 result files
-URL_FIELDS = ("image_url", "last_image_url", "reference_video_url", "webhook_url")
-
-# The vendor accepts a second name for four fields: alias -> canonical name.
-ALIASES = {
-    "first_frame_url": "image_url",
-    "last_frame_url": "last_image_url",
-    "reference_images": "reference_image_urls",
-    "video_url": "reference_video_url",
-}
-
-# One clip per orientation is shipped. 4:3 and 3:4 are exactly as far (in log ratio) from 1:1 as
-# from 16:9 / 9:16, so they keep their orientation; 21:9 is nearest to 16:9.
-ASSET_FOR_RATIO = {
-    "16:9": "16x9.mp4",
-    "21:9": "16x9.mp4",
-    "4:3": "16x9.mp4",
-    "9:16": "9x16.mp4",
-    "3:4": "9x16.mp4",
-    "1:1": "1x1.mp4",
-}
-
-QUEUED_FRACTION = 0.2  # share of job_seconds spent "queued" before "processing"
 HANDLER_TIMEOUT = 30.0  # seconds a silent client may hold a handler thread
 MAX_BODY = 1 << 20  # request bodies are small JSON documents
-CHUNK = 64 * 1024
-MAX_BLOB = 1 << 40
-BLOB_PATTERN_LEN = 64 * 1024
-BLOB_LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)  # blobs never change
-
-# Faults that replace or disturb the whole exchange, and those that only make sense while a file
-# is being served. A request consumes at most one of each group.
-GENERIC_FAULTS = frozenset(
-    {"status", "garbage", "empty", "wrong_types", "drop", "drop_after_create", "delay"}
-)
-DOWNLOAD_FAULTS = frozenset({"cut", "ignore_range", "change_etag", "wrong_offset", "slow"})
-FAULT_KINDS = GENERIC_FAULTS | DOWNLOAD_FAULTS
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -103,11 +82,6 @@ _ERROR_TYPES = {
     416: "invalid_request_error",
     429: "rate_limit_error",
 }
-
-
-# --------------------------------------------------------------------------------------------
-# Configuration and faults
-# --------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,678 +109,6 @@ class SandboxConfig:
             raise ValueError("webhook_backoff pauses must not be negative")
         if self.webhook_timeout <= 0:
             raise ValueError("webhook_timeout must be positive")
-
-
-@dataclasses.dataclass
-class Fault:
-    """One injected misbehaviour, applied to the next ``count`` matching requests.
-
-    A fault matches a request when ``method`` (any if None) is its method and its path starts
-    with ``path``. Download kinds default to ``/files/``; the others to every API path. The
-    ``/_sandbox/`` routes are never faulted, so a test can always reach them.
-    """
-
-    kind: str
-    method: str | None = None
-    path: str = ""
-    count: int = 1
-    status: int = 503  # kind "status"
-    retry_after: str | None = None  # kind "status"
-    body: str | None = None  # kind "status"
-    content_type: str | None = None  # kind "status"
-    seconds: float = 1.0  # kind "delay"
-    at: int | None = None  # kind "cut" (default: half the file), "wrong_offset"
-    bytes_per_second: int = 64 * 1024  # kind "slow"
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; one of {sorted(FAULT_KINDS)}")
-        if self.method is not None:
-            self.method = self.method.upper()
-        if not self.path:
-            self.path = "/files/" if self.kind in DOWNLOAD_FAULTS else "/"
-        if not self.path.startswith("/"):
-            raise ValueError("fault path must start with '/'")
-        _check_int("count", self.count, low=1)
-        _check_int("status", self.status, low=200, high=599)
-        _check_int("bytes_per_second", self.bytes_per_second, low=1)
-        if self.at is not None:
-            _check_int("at", self.at, low=0)
-        if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)):
-            raise ValueError("seconds must be a number")
-        if self.seconds < 0:
-            raise ValueError("seconds must not be negative")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
-        """Build a fault from its JSON form; unknown keys are an error, not silently ignored."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
-        if "kind" not in data:
-            raise ValueError("a fault needs a 'kind'")
-        fields = dict(data)
-        for name in ("kind", "method", "path", "body", "content_type"):
-            if fields.get(name) is not None and not isinstance(fields[name], str):
-                raise ValueError(f"fault field {name!r} must be a string")
-        if fields.get("retry_after") is not None:
-            fields["retry_after"] = str(fields["retry_after"])  # "1" and 1 both mean one second
-        return cls(**fields)
-
-    def matches(self, method: str, path: str) -> bool:
-        """True when this fault applies to a request for *method* *path*."""
-        return (self.method is None or self.method == method) and path.startswith(self.path)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form, as ``GET /_sandbox/faults`` shows it (with the remaining count)."""
-        return dataclasses.asdict(self)
-
-
-def _check_int(name: str, value: object, *, low: int, high: int | None = None) -> None:
-    """Reject non-integers (bool included) and values outside ``low..high``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer")
-    if value < low or (high is not None and value > high):
-        limit = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {limit}")
-
-
-class FaultSet:
-    """The faults currently armed on a server; safe to change from any thread.
-
-    Examples::
-
-        server.faults.add("status", method="GET", status=503, count=2, retry_after="1")
-        server.faults.add("cut", at=1000)
-        server.faults.replace([{"kind": "drop_after_create", "method": "POST"}])
-        server.faults.clear()
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[Fault] = []
-
-    def add(self, kind: str, **fields: Any) -> Fault:
-        """Arm one more fault (after those already armed) and return it."""
-        fault = Fault.from_dict({"kind": kind, **fields})
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def replace(self, faults: Iterable[Fault | Mapping[str, Any]]) -> None:
-        """Arm exactly *faults*, dropping the current set. Validates all before changing any."""
-        parsed = [f if isinstance(f, Fault) else Fault.from_dict(f) for f in faults]
-        with self._lock:
-            self._faults = parsed
-
-    def clear(self) -> None:
-        """Disarm every fault."""
-        with self._lock:
-            self._faults = []
-
-    def take(self, method: str, path: str, kinds: frozenset[str]) -> Fault | None:
-        """Consume one use of the first armed fault of *kinds* matching the request, if any."""
-        with self._lock:
-            for index, fault in enumerate(self._faults):
-                if fault.kind in kinds and fault.matches(method, path):
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        del self._faults[index]
-                    return dataclasses.replace(fault, count=1)
-        return None
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        """The armed faults as JSON-ready dicts, with their remaining counts."""
-        with self._lock:
-            return [fault.to_dict() for fault in self._faults]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._faults)
-
-
-# --------------------------------------------------------------------------------------------
-# Jobs
-# --------------------------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    """An error answer: rendered as ``{"error": {"message", "type", "code"}}``."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-class SandboxStateError(RuntimeError):
-    """The state file exists but cannot be read as sandbox state."""
-
-
-@dataclasses.dataclass
-class _Job:
-    """One generation task. Its status is derived from the clock, unless forced."""
-
-    id: str
-    model: str
-    prompt: str
-    resolution: str
-    aspect_ratio: str
-    duration: int
-    generate_audio: bool
-    mode: str
-    created_at: float
-    ends_at: float
-    n: int = 1
-    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-    forced_status: str | None = None
-    forced_at: float | None = None
-
-    @property
-    def ending(self) -> str:
-        """What the prompt asks the job to end as: a terminal status, or ``"forever"``."""
-        words = self.prompt.lower()
-        if "forever" in words:
-            return "forever"
-        if "fail" in words:
-            return "failed"
-        if "cancel" in words:
-            return "cancelled"
-        return "succeeded"
-
-    def status(self, now: float) -> str:
-        """The status at wall-clock time *now*."""
-        if self.forced_status is not None:
-            return self.forced_status
-        elapsed = now - self.created_at
-        if elapsed < (self.ends_at - self.created_at) * QUEUED_FRACTION:
-            return "queued"
-        if self.ending == "forever" or now < self.ends_at:
-            return "processing"
-        return self.ending
-
-    def finished_at(self) -> float:
-        """When the job became (or will become) terminal."""
-        return self.forced_at if self.forced_at is not None else self.ends_at
-
-    def error_message(self, status: str) -> str:
-        """The ``error.message`` of a failed or cancelled job."""
-        verb = "failed" if status == "failed" else "cancelled"
-        if self.forced_status is not None:
-            return f"generation {verb} (sandbox: forced by /_sandbox/jobs/{self.id}/finish)"
-        asked = "fail" if status == "failed" else "cancel"
-        return f"generation {verb} (sandbox: prompt asked to {asked})"
-
-    def result(self, status: str, base_url: str) -> dict[str, Any]:
-        """The ``data`` or ``error`` part shared by GET answers and webhook bodies."""
-        if status == "succeeded":
-            return {"data": [{"url": f"{base_url}/files/{self.id}/{i}.mp4"} for i in range(self.n)]}
-        if status in ("failed", "cancelled"):
-            return {"error": {"message": self.error_message(status)}}
-        return {}
-
-    def view(self, now: float, base_url: str) -> dict[str, Any]:
-        """The job as ``GET /v1/videos/generations/{id}`` returns it."""
-        status = self.status(now)
-        return {
-            "id": self.id,
-            "object": "video.generation",
-            "status": status,
-            "created": int(self.created_at),
-            "model": self.model,
-            "prompt": self.prompt,
-            "resolution": self.resolution,
-            "aspect_ratio": self.aspect_ratio,
-            "duration": self.duration,
-            "mode": self.mode,
-            **self.result(status, base_url),
-        }
-
-    def to_state(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_state(cls, data: Mapping[str, Any]) -> _Job:
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
-
-
-def new_job_id() -> str:
-    """``"v"`` followed by 24 random hex digits, like the vendor's ids."""
-    return "v" + secrets.token_hex(12)
-
-
-def validate_generation(payload: object) -> dict[str, Any]:
-    """Check a create request the way the vendor does; return the normalised fields.
-
-    Raises :class:`ApiError` (400, or 404 for an unknown model) with a message naming the field.
-    Aliases are folded into the canonical names and defaults filled in; JSON ``null`` counts as
-    "not set".
-    """
-    if not isinstance(payload, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    fields = _fold_aliases(payload)
-
-    model = fields.get("model")
-    if model is None:
-        raise ApiError(400, "model is required")
-    if not isinstance(model, str):
-        raise ApiError(400, "model must be a string")
-    if model not in MODELS:
-        raise ApiError(404, f"no such video model: {model!r}")
-
-    prompt = fields.get("prompt")
-    if prompt is None:
-        raise ApiError(400, "prompt is required")
-    if not isinstance(prompt, str):
-        raise ApiError(400, "prompt must be a string")
-    if not prompt.strip():
-        raise ApiError(400, "prompt must not be blank")
-
-    spec: dict[str, Any] = {
-        "model": model,
-        "prompt": prompt,
-        "resolution": _choice(fields, "resolution", RESOLUTIONS, "720p"),
-        "aspect_ratio": _choice(fields, "aspect_ratio", ASPECT_RATIOS, "16:9"),
-        "duration": _duration(fields),
-        "generate_audio": _boolean(fields, "generate_audio", default=True),
-        "n": _result_count(fields),
-    }
-    for name in URL_FIELDS:
-        spec[name] = _url(fields, name)
-    spec["reference_image_urls"] = _url_list(fields, "reference_image_urls")
-    spec["webhook_secret"] = _webhook_secret(fields, webhook_set=spec["webhook_url"] is not None)
-
-    # The safety check comes last, as upstream only looks at prompts of well-formed requests.
-    if re.search(r"\bblocked\b", prompt, re.IGNORECASE):
-        raise ApiError(400, "content blocked by the safety policy")
-    return spec
-
-
-def _fold_aliases(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Rename alias fields to their canonical names, refusing two different values for one."""
-    fields = {key: value for key, value in payload.items() if value is not None}
-    for alias, canonical in ALIASES.items():
-        if alias not in fields:
-            continue
-        value = fields.pop(alias)
-        if canonical in fields and fields[canonical] != value:
-            raise ApiError(400, f"{canonical} and its alias {alias} are both set, differently")
-        fields[canonical] = value
-    return fields
-
-
-def _choice(fields: Mapping[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = fields.get(name, default)
-    if value not in allowed:
-        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return str(value)
-
-
-def _duration(fields: Mapping[str, Any]) -> int:
-    value = fields.get("duration", 5)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, f"duration must be an integer number of seconds; got {value!r}")
-    if value < MIN_DURATION:
-        raise ApiError(400, f"duration must be at least {MIN_DURATION} seconds; got {value}")
-    return value
-
-
-def _boolean(fields: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    value = fields.get(name, default)
-    if not isinstance(value, bool):
-        raise ApiError(400, f"{name} must be true or false; got {value!r}")
-    return value
-
-
-def _result_count(fields: Mapping[str, Any]) -> int:
-    value = fields.get("n", 1)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESULTS:
-        raise ApiError(400, f"n (sandbox only) must be an integer 1..{MAX_RESULTS}; got {value!r}")
-    return value
-
-
-def is_http_url(value: object) -> bool:
-    """True for an absolute http(s) URL with a host."""
-    if not isinstance(value, str):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _url(fields: Mapping[str, Any], name: str) -> str | None:
-    value = fields.get(name)
-    if value is None:
-        return None
-    if not is_http_url(value):
-        raise ApiError(400, f"{name} must be an http(s) URL; got {value!r}")
-    return str(value)
-
-
-def _url_list(fields: Mapping[str, Any], name: str) -> list[str]:
-    value = fields.get(name, [])
-    if not isinstance(value, list) or not all(is_http_url(item) for item in value):
-        raise ApiError(400, f"{name} must be a list of http(s) URLs")
-    return [str(item) for item in value]
-
-
-def _webhook_secret(fields: Mapping[str, Any], *, webhook_set: bool) -> str | None:
-    secret = fields.get("webhook_secret")
-    if secret is not None and not isinstance(secret, str):
-        raise ApiError(400, "webhook_secret must be a string")
-    if webhook_set and not secret:
-        raise ApiError(400, "webhook_secret is required when webhook_url is set")
-    return secret if webhook_set else None
-
-
-def generation_mode(spec: Mapping[str, Any]) -> str:
-    """The vendor's auto-detected mode: a reference video wins over any image."""
-    if spec.get("reference_video_url"):
-        return "video-to-video"
-    if spec.get("image_url") or spec.get("last_image_url") or spec.get("reference_image_urls"):
-        return "image-to-video"
-    return "text-to-video"
-
-
-# --------------------------------------------------------------------------------------------
-# Result files
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Content:
-    """A servable byte sequence: size, validators, and a reader of ``[start, stop)`` chunks."""
-
-    size: int
-    etag: str
-    last_modified: str
-    content_type: str
-    read: Callable[[int, int, int], Iterator[bytes]]  # (start, stop, chunk size)
-
-
-@lru_cache(maxsize=8)
-def asset_bytes(name: str) -> bytes:
-    """The bytes of a shipped MP4 (read once, they are a few KB)."""
-    return (resources.files("lumen_cli.sandbox") / "assets" / name).read_bytes()
-
-
-def _asset_content(name: str, last_modified: float) -> _Content:
-    data = asset_bytes(name)
-
-    def read(start: int, stop: int, chunk: int) -> Iterator[bytes]:
-        for pos in range(start, stop, chunk):
-            yield data[pos : min(pos + chunk, stop)]
-
-    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    return _Content(len(data), etag, formatdate(last_modified, usegmt=True), "video/mp4", read)
-
-
-@lru_cache(maxsize=16)
-def _blob_pattern(size: int) -> bytes:
-    """64 KiB of hash output seeded by *size*: blob bytes repeat it, so any offset is O(1)."""
-    seed = f"lumen-sandbox-blob:{size}:".encode()
-    blocks = BLOB_PATTERN_LEN // hashlib.sha256().digest_size
-    return b"".join(hashlib.sha256(seed + str(i).encode()).digest() for i in range(blocks))
-
-
-def iter_blob(
-    size: int, start: int = 0, stop: int | None = None, chunk: int = CHUNK
-) -> Iterator[bytes]:
-    """Yield bytes ``[start, stop)`` of the deterministic blob of *size* bytes, in chunks."""
-    pattern = _blob_pattern(size)
-    stop = size if stop is None else min(stop, size)
-    pos = start
-    while pos < stop:
-        offset = pos % BLOB_PATTERN_LEN
-        count = min(BLOB_PATTERN_LEN - offset, stop - pos, chunk)
-        yield pattern[offset : offset + count]
-        pos += count
-
-
-def blob_bytes(size: int, start: int = 0, stop: int | None = None) -> bytes:
-    """Bytes ``[start, stop)`` of ``GET /files/blob/{size}.bin``, for tests to compare against."""
-    return b"".join(iter_blob(size, start, stop))
-
-
-def _blob_content(size: int) -> _Content:
-    # The blob is a function of its size, so a hash of the size is a valid strong validator.
-    etag = '"b' + hashlib.sha256(f"blob:{size}".encode()).hexdigest()[:31] + '"'
-    return _Content(
-        size,
-        etag,
-        BLOB_LAST_MODIFIED,
-        "application/octet-stream",
-        lambda start, stop, chunk: iter_blob(size, start, stop, chunk),
-    )
-
-
-class RangeNotSatisfiable(Exception):
-    """The Range header asks only for bytes beyond the end."""
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The inclusive ``(first, last)`` byte span a ``Range`` header asks for, or None for all.
-
-    Headers we do not handle (other units, several ranges, malformed) are ignored, which the
-    HTTP spec allows: the answer is then the whole file with 200. Raises
-    :class:`RangeNotSatisfiable` when the span starts past the end (the 416 case).
-    """
-    if header is None:
-        return None
-    unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_text, dash, last_text = (part.strip() for part in spec.partition("-"))
-    if not dash or not (first_text or last_text):
-        return None
-    if not all(text.isdigit() for text in (first_text, last_text) if text):
-        return None
-    if not first_text:  # "bytes=-K": the last K bytes
-        suffix = int(last_text)
-        if suffix == 0 or size == 0:
-            raise RangeNotSatisfiable
-        return max(0, size - suffix), size - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
-        return None  # invalid, so ignored
-    if first >= size:
-        raise RangeNotSatisfiable
-    return first, min(int(last_text), size - 1) if last_text else size - 1
-
-
-def _changed_etag(etag: str) -> str:
-    return '"' + hashlib.sha256(b"changed:" + etag.encode()).hexdigest()[:32] + '"'
-
-
-# --------------------------------------------------------------------------------------------
-# Webhooks
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class _Delivery:
-    """One job's webhook: what to send and how it has gone so far."""
-
-    job_id: str
-    url: str
-    secret: str
-    body: bytes
-    attempts: int = 0
-    last_status: int | None = None
-    last_error: str | None = None
-    delivered: bool = False
-    done: bool = False
-
-    def public(self) -> dict[str, Any]:
-        """The record ``GET /_sandbox/deliveries`` shows (no secret, no body)."""
-        return {
-            "job_id": self.job_id,
-            "url": self.url,
-            "attempts": self.attempts,
-            "last_status": self.last_status,
-            "last_error": self.last_error,
-            "delivered": self.delivered,
-            "done": self.done,
-        }
-
-
-class _WebhookDispatcher:
-    """Delivers signed completion callbacks from one background thread.
-
-    A heap holds ``(due, seq, job_id, is_retry)``; the thread sleeps until the earliest is due.
-    A job may be scheduled twice (at its natural end and when forced): only the first entry
-    starts a delivery, and after that only the retries it schedules itself can continue it.
-    Attempts are made one at a time, so a slow receiver delays the others: fine for a sandbox.
-    """
-
-    def __init__(
-        self,
-        backoff: tuple[float, ...],
-        timeout: float,
-        prepare: Callable[[str], _Delivery | float | None],
-    ) -> None:
-        self._backoff = backoff
-        self._timeout = timeout
-        self._prepare = prepare
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, str, bool]] = []
-        self._seq = itertools.count()
-        self._deliveries: dict[str, _Delivery] = {}
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        with self._cond:
-            self._stopping = False
-        self._thread = threading.Thread(
-            target=self._run, name="lumen-sandbox-webhooks", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the attempt in flight (bounded by the delivery timeout)."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def schedule(self, job_id: str, delay: float) -> None:
-        """Deliver *job_id*'s result in *delay* seconds, unless its delivery already began."""
-        self._push(job_id, delay, is_retry=False)
-
-    def records(self) -> list[dict[str, Any]]:
-        with self._cond:
-            return [delivery.public() for delivery in self._deliveries.values()]
-
-    def _push(self, job_id: str, delay: float, *, is_retry: bool) -> None:
-        with self._cond:
-            due = time.monotonic() + max(0.0, delay)
-            heapq.heappush(self._heap, (due, next(self._seq), job_id, is_retry))
-            self._cond.notify_all()
-
-    def _run(self) -> None:
-        while (entry := self._next_due()) is not None:
-            delivery = self._begin(*entry)
-            if delivery is not None:
-                status, error = _post_webhook(delivery, self._timeout)
-                self._record(delivery, status, error)
-
-    def _next_due(self) -> tuple[str, bool] | None:
-        """Block until an entry is due and pop it as ``(job_id, is_retry)``; None once stopping."""
-        with self._cond:
-            while not self._stopping:
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                wait = self._heap[0][0] - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                _, _, job_id, is_retry = heapq.heappop(self._heap)
-                return job_id, is_retry
-            return None
-
-    def _begin(self, job_id: str, is_retry: bool) -> _Delivery | None:
-        """The delivery to attempt now, if any: a due retry, or the first for an ended job."""
-        with self._cond:
-            existing = self._deliveries.get(job_id)
-        if existing is not None:
-            return existing if is_retry and not existing.done else None
-        prepared = self._prepare(job_id)
-        if isinstance(prepared, float):  # woke a hair before the job ended: come back then
-            self.schedule(job_id, prepared)
-            return None
-        if prepared is None:
-            return None
-        with self._cond:
-            self._deliveries[job_id] = prepared
-        return prepared
-
-    def _record(self, delivery: _Delivery, status: int | None, error: str | None) -> None:
-        """Note an attempt's outcome; schedule the next one after a 5xx or a network error."""
-        with self._cond:
-            delivery.attempts += 1
-            delivery.last_status = status
-            delivery.last_error = error
-            retry = status is None or status >= 500
-            if not retry or delivery.attempts > len(self._backoff):
-                delivery.delivered = status is not None and 200 <= status < 300
-                delivery.done = True
-                return
-        self._push(delivery.job_id, self._backoff[delivery.attempts - 1], is_retry=True)
-
-
-def _post_webhook(delivery: _Delivery, timeout: float) -> tuple[int | None, str | None]:
-    """Make one delivery attempt: ``(HTTP status, None)`` or ``(None, network error)``."""
-    import urllib.error
-    import urllib.request
-
-    from lumen_cli.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-
-    request = urllib.request.Request(  # noqa: S310 - the URL was checked to be http(s) on submit
-        delivery.url,
-        data=delivery.body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": f"lumen-sandbox/{__version__}",
-            SIGNATURE_HEADER: sign(delivery.secret, delivery.body),
-            TIMESTAMP_HEADER: str(int(time.time())),
-        },
-    )
-    try:
-        with _webhook_opener().open(request, timeout=timeout) as response:
-            response.read()
-            return int(response.status), None
-    except urllib.error.HTTPError as exc:  # any non-2xx answer, redirects included
-        exc.close()
-        return exc.code, None
-    except (OSError, http.client.HTTPException) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-
-
-@lru_cache(maxsize=1)
-def _webhook_opener() -> Any:
-    """A urllib opener that goes direct (no proxy from the environment) and never redirects.
-
-    A webhook goes only to the URL the user set: a redirect is reported, not followed.
-    """
-    import urllib.request
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
 
 
 # --------------------------------------------------------------------------------------------
@@ -1271,7 +573,7 @@ class SandboxServer:
         self.clock = clock
         self.faults = FaultSet()
         self._lock = threading.Lock()  # guards jobs and request counts
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self._requests: dict[str, int] = {}
         self._state_lock = threading.Lock()  # serialises state-file writes
         self._connections: set[socket.socket] = set()
@@ -1384,7 +686,7 @@ class SandboxServer:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def _create_job(self, spec: Mapping[str, Any]) -> _Job:
+    def _create_job(self, spec: Mapping[str, Any]) -> Job:
         now = self.clock()
         inputs = {
             name: spec[name]
@@ -1396,7 +698,7 @@ class SandboxServer:
             )
             if spec.get(name)
         }
-        job = _Job(
+        job = Job(
             id=new_job_id(),
             model=spec["model"],
             prompt=spec["prompt"],
@@ -1419,7 +721,7 @@ class SandboxServer:
             self._webhooks.schedule(job.id, job.ends_at - self.clock())
         return job
 
-    def _job(self, job_id: str) -> _Job:
+    def _job(self, job_id: str) -> Job:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
@@ -1510,7 +812,8 @@ class SandboxServer:
         with self._state_lock:  # snapshot and write under one lock: the newest snapshot wins
             with self._lock:
                 jobs = [job.to_state() for job in self._jobs.values()]
-            _atomic_write(path, _json_bytes({"version": 1, "jobs": jobs}))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, _json_bytes({"version": 1, "jobs": jobs}), mode=0o600)
 
     def _load_state(self) -> None:
         path = self.config.state_file
@@ -1522,23 +825,7 @@ class SandboxServer:
             return
         try:
             document = json.loads(raw)
-            jobs = [_Job.from_state(item) for item in document["jobs"]]
+            jobs = [Job.from_state(item) for item in document["jobs"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise SandboxStateError(f"{path}: not a lumen sandbox state file ({exc})") from exc
         self._jobs = {job.id: job for job in jobs}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Replace *path* with *data* so that readers see the old or the new file, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise

@@ -1,0 +1,133 @@
+"""Result files: the shipped MP4 assets, the deterministic ``/files/blob/{size}.bin`` content,
+the servable ``_Content`` record with its ETag, and ``Range`` header parsing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterator
+from email.utils import formatdate
+from functools import lru_cache
+from importlib import resources
+
+# One clip per orientation is shipped. 4:3 and 3:4 are exactly as far (in log ratio) from 1:1 as
+# from 16:9 / 9:16, so they keep their orientation; 21:9 is nearest to 16:9.
+ASSET_FOR_RATIO = {
+    "16:9": "16x9.mp4",
+    "21:9": "16x9.mp4",
+    "4:3": "16x9.mp4",
+    "9:16": "9x16.mp4",
+    "3:4": "9x16.mp4",
+    "1:1": "1x1.mp4",
+}
+
+CHUNK = 64 * 1024
+MAX_BLOB = 1 << 40
+BLOB_PATTERN_LEN = 64 * 1024
+BLOB_LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)  # blobs never change
+
+
+@dataclasses.dataclass(frozen=True)
+class _Content:
+    """A servable byte sequence: size, validators, and a reader of ``[start, stop)`` chunks."""
+
+    size: int
+    etag: str
+    last_modified: str
+    content_type: str
+    read: Callable[[int, int, int], Iterator[bytes]]  # (start, stop, chunk size)
+
+
+@lru_cache(maxsize=8)
+def asset_bytes(name: str) -> bytes:
+    """The bytes of a shipped MP4 (read once, they are a few KB)."""
+    return (resources.files("lumen_cli.sandbox") / "assets" / name).read_bytes()
+
+
+def _asset_content(name: str, last_modified: float) -> _Content:
+    data = asset_bytes(name)
+
+    def read(start: int, stop: int, chunk: int) -> Iterator[bytes]:
+        for pos in range(start, stop, chunk):
+            yield data[pos : min(pos + chunk, stop)]
+
+    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    return _Content(len(data), etag, formatdate(last_modified, usegmt=True), "video/mp4", read)
+
+
+@lru_cache(maxsize=16)
+def _blob_pattern(size: int) -> bytes:
+    """64 KiB of hash output seeded by *size*: blob bytes repeat it, so any offset is O(1)."""
+    seed = f"lumen-sandbox-blob:{size}:".encode()
+    blocks = BLOB_PATTERN_LEN // hashlib.sha256().digest_size
+    return b"".join(hashlib.sha256(seed + str(i).encode()).digest() for i in range(blocks))
+
+
+def iter_blob(
+    size: int, start: int = 0, stop: int | None = None, chunk: int = CHUNK
+) -> Iterator[bytes]:
+    """Yield bytes ``[start, stop)`` of the deterministic blob of *size* bytes, in chunks."""
+    pattern = _blob_pattern(size)
+    stop = size if stop is None else min(stop, size)
+    pos = start
+    while pos < stop:
+        offset = pos % BLOB_PATTERN_LEN
+        count = min(BLOB_PATTERN_LEN - offset, stop - pos, chunk)
+        yield pattern[offset : offset + count]
+        pos += count
+
+
+def blob_bytes(size: int, start: int = 0, stop: int | None = None) -> bytes:
+    """Bytes ``[start, stop)`` of ``GET /files/blob/{size}.bin``, for tests to compare against."""
+    return b"".join(iter_blob(size, start, stop))
+
+
+def _blob_content(size: int) -> _Content:
+    # The blob is a function of its size, so a hash of the size is a valid strong validator.
+    etag = '"b' + hashlib.sha256(f"blob:{size}".encode()).hexdigest()[:31] + '"'
+    return _Content(
+        size,
+        etag,
+        BLOB_LAST_MODIFIED,
+        "application/octet-stream",
+        lambda start, stop, chunk: iter_blob(size, start, stop, chunk),
+    )
+
+
+class RangeNotSatisfiable(Exception):
+    """The Range header asks only for bytes beyond the end."""
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive ``(first, last)`` byte span a ``Range`` header asks for, or None for all.
+
+    Headers we do not handle (other units, several ranges, malformed) are ignored, which the
+    HTTP spec allows: the answer is then the whole file with 200. Raises
+    :class:`RangeNotSatisfiable` when the span starts past the end (the 416 case).
+    """
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = (part.strip() for part in spec.partition("-"))
+    if not dash or not (first_text or last_text):
+        return None
+    if not all(text.isdigit() for text in (first_text, last_text) if text):
+        return None
+    if not first_text:  # "bytes=-K": the last K bytes
+        suffix = int(last_text)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return max(0, size - suffix), size - 1
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None  # invalid, so ignored
+    if first >= size:
+        raise RangeNotSatisfiable
+    return first, min(int(last_text), size - 1) if last_text else size - 1
+
+
+def _changed_etag(etag: str) -> str:
+    return '"' + hashlib.sha256(b"changed:" + etag.encode()).hexdigest()[:32] + '"'
