@@ -346,18 +346,6 @@ def _count(number: int, one: str, many: str) -> str:
     return f"{number} {one if number == 1 else many}"
 
 
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class Listener:
     """Receives deliveries over HTTP and hands each new, valid event to *handler*, in order.
 

@@ -24,10 +24,10 @@ import httpx
 import pytest
 
 from lumen_cli import __version__
+from lumen_cli.net import is_loopback
 from lumen_cli.sandbox import SANDBOX_KEY, SandboxConfig, SandboxServer, SandboxStateError
 from lumen_cli.sandbox.files import RangeNotSatisfiable, asset_bytes, blob_bytes, parse_range
 from lumen_cli.sandbox.jobs import ApiError, validate_generation
-from lumen_cli.sandbox.server import _is_loopback
 from lumen_cli.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -812,7 +812,7 @@ def test_config_is_checked() -> None:
      ("10.0.0.2", False), ("::ffff:10.0.0.2", False), ("fe80::1", False), ("nonsense", False)],
 )  # fmt: skip
 def test_only_loopback_may_shut_down(address: str, loopback: bool) -> None:
-    assert _is_loopback(address) is loopback
+    assert is_loopback(address) is loopback
 
 
 def test_shutdown_endpoint_stops_the_server() -> None:

@@ -9,7 +9,6 @@ its outcome is unknown and it is never sent again.
 
 from __future__ import annotations
 
-import ipaddress
 import platform
 import random
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from lumen_cli.errors import (
     Unavailable,
     error_for_status,
 )
+from lumen_cli.net import is_loopback
 
 if TYPE_CHECKING:
     import httpx
@@ -46,15 +46,6 @@ READ_TIMEOUT = 30.0
 
 def user_agent() -> str:
     return f"lumen-cli/{__version__} (Python {platform.python_version()}; {platform.system()})"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_base_url(base_url: str) -> str:

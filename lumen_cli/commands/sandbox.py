@@ -41,7 +41,9 @@ def serve(
     from lumen_cli.sandbox import SandboxConfig, SandboxServer
 
     state = app_context(ctx)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    from lumen_cli.net import is_loopback
+
+    if not is_loopback(host):
         state.output.warn(f"binding {host}: the sandbox is reachable from other machines")
     server = SandboxServer(SandboxConfig(host=host, port=port, job_seconds=job_seconds))
     try:

@@ -170,7 +170,8 @@ def listen(
 
         lumen webhook listen --forward-to http://127.0.0.1:3000/lumen --json
     """
-    from lumen_cli.webhook import EventProcessor, Listener, ListenerConfig, is_loopback
+    from lumen_cli.net import is_loopback
+    from lumen_cli.webhook import EventProcessor, Listener, ListenerConfig
 
     state = app_context(ctx, json_output=json_output)
     out = state.output

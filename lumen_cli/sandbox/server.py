@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import ipaddress
 import json
 import os
 import re
@@ -42,6 +41,7 @@ from urllib.parse import urlsplit
 
 from lumen_cli import __version__
 from lumen_cli.fsutil import atomic_write
+from lumen_cli.net import is_loopback
 from lumen_cli.sandbox.faults import DOWNLOAD_FAULTS, GENERIC_FAULTS, Fault, FaultSet
 from lumen_cli.sandbox.files import (
     ASSET_FOR_RATIO,
@@ -461,7 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, {"lumen_sandbox": True, "pid": os.getpid(), "version": __version__})
 
     def _shutdown(self, groups: tuple[str, ...]) -> None:
-        if not _is_loopback(self.client_address[0]):
+        if not is_loopback(self.client_address[0]):
             raise ApiError(403, "shutdown is only accepted from this machine")
         self.close_connection = True
         self._send_json(200, {"stopping": True})
@@ -496,16 +496,6 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, f"status must be one of {', '.join(TERMINAL_STATUSES)}")
         view = self.app.finish_job(groups[0], str(status), base_url=self._base_url())
         self._send_json(200, view)
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
 
 
 def _route(
