@@ -26,7 +26,8 @@ are imported only here, inside the functions that use them.
 
 Speed (see ``benchmarks/download.md``): sockets are read 1 MiB at a time, a helper thread
 writes and hashes while the main thread reads, the kernel is asked to start writing to disk
-every 32 MiB so the final fsync is short, and the progress bar moves once per ``chunk_size``.
+every 32 MiB so the final fsync is short, and the progress bar moves once per ``chunk_size``
+(or per quarter second on a slow link).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ META_SUFFIX = ".part.json"  # beside NAME.part: the validator a rerun resumes wi
 SIDECAR_SUFFIX = ".json"  # NAME.mp4.json: never collides with a video called NAME.json
 PLACEHOLDERS = ("id", "index", "model", "prompt", "date")
 SLUG_MAX_CHARS = 60
+PROGRESS_SECONDS = 0.25  # the bar moves at least this often on a slow link
 # File names are at most 255 bytes on common file systems; keep room for ".part.json".
 NAME_MAX_BYTES = 255 - len(META_SUFFIX)
 CONNECT_TIMEOUT = 10.0
@@ -744,6 +746,7 @@ class Downloader:
         """Stream the body into the ``.part``; the byte count must reach *end* exactly."""
         shown = self._progress_task(part, end)
         received = reported = part.offset
+        reported_at = time.monotonic()
         too_much = False
         with _Writer(part) as writer:
             for chunk in response.iter_raw():
@@ -752,9 +755,13 @@ class Downloader:
                     too_much = True
                     break
                 writer.put(chunk)
-                # Progress moves by chunk and only every chunk_size bytes: it must cost nothing.
-                if shown is not None and received - reported >= self.chunk_size:
-                    reported = received
+                # Progress moves every chunk_size bytes, or every quarter second on a slow
+                # link, never per byte: it must cost nothing.
+                if shown is not None and (
+                    received - reported >= self.chunk_size
+                    or time.monotonic() - reported_at >= PROGRESS_SECONDS
+                ):
+                    reported, reported_at = received, time.monotonic()
                     self._advance(shown, received)
         # The writer has drained here, even after an error: part.offset is what is on disk.
         if too_much:
