@@ -43,7 +43,7 @@ def test_background_sandbox_starts_once_and_keeps_its_jobs(env: dict[str, str]) 
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for n in range(10)
     ]
     ids = []
