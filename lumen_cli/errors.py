@@ -41,6 +41,29 @@ Exit codes:
   130  interrupted (Ctrl-C); nothing tracked is lost"""
 
 
+# When several jobs end differently, a command exits with the first of these that
+# occurred: what a job did outranks how we fared talking about it, which outranks typos.
+SEVERITY = (
+    ExitCode.JOB_FAILED,
+    ExitCode.JOB_CANCELLED,
+    ExitCode.TIMEOUT,
+    ExitCode.UNAVAILABLE,
+    ExitCode.NOT_FOUND,
+    ExitCode.AUTH,
+    ExitCode.CREDITS,
+    ExitCode.BAD_INPUT,
+    ExitCode.ERROR,
+)
+
+
+def worst_exit_code(codes: set[ExitCode]) -> ExitCode:
+    """The exit code for a run whose jobs ended with *codes* (``OK`` when empty)."""
+    codes = codes - {ExitCode.OK}
+    return next(
+        (code for code in SEVERITY if code in codes), ExitCode.ERROR if codes else ExitCode.OK
+    )
+
+
 class LumenError(Exception):
     """Base of every error the CLI reports as a message rather than a traceback."""
 

@@ -8,25 +8,17 @@ import typer
 
 from lumen_cli.commands.options import JsonOutput, OutputTemplate
 from lumen_cli.context import AppContext, app_context
-from lumen_cli.errors import ExitCode, JobCancelled, JobFailed, JobNotFinished, LumenError
+from lumen_cli.errors import (
+    JobCancelled,
+    JobFailed,
+    JobNotFinished,
+    LumenError,
+    worst_exit_code,
+)
 
 if TYPE_CHECKING:
     from lumen_cli.api.models import Job
     from lumen_cli.download import Saved
-
-
-# When several ids end differently, the exit code is the first of these that occurred:
-# what the job did outranks how the download went, which outranks how the ids were typed.
-SEVERITY = (
-    ExitCode.JOB_FAILED,
-    ExitCode.JOB_CANCELLED,
-    ExitCode.UNAVAILABLE,
-    ExitCode.NOT_FOUND,
-    ExitCode.AUTH,
-    ExitCode.CREDITS,
-    ExitCode.BAD_INPUT,
-    ExitCode.ERROR,
-)
 
 
 def download(
@@ -94,8 +86,7 @@ def download(
         for failure in failures:
             state.output.error(failure)  # stderr only: the JSON is written
     if failures:
-        codes = {error.exit_code for error in failures}
-        raise typer.Exit(int(next((code for code in SEVERITY if code in codes), ExitCode.ERROR)))
+        raise typer.Exit(int(worst_exit_code({error.exit_code for error in failures})))
 
 
 def _download_one(

@@ -8,7 +8,7 @@ import typer
 
 from lumen_cli.commands.options import JsonOutput, OutputTemplate
 from lumen_cli.context import AppContext, app_context
-from lumen_cli.errors import BadInput, ExitCode
+from lumen_cli.errors import BadInput, ExitCode, worst_exit_code
 
 if TYPE_CHECKING:
     from lumen_cli.api.models import Job
@@ -128,18 +128,17 @@ def follow(
     return exit_code(outcome)
 
 
+_STATUS_EXIT = {"failed": ExitCode.JOB_FAILED, "cancelled": ExitCode.JOB_CANCELLED}
+
+
 def exit_code(outcome: WaitOutcome) -> int:
-    """Failed beats cancelled beats still running beats not found; else success."""
-    statuses = {job.status for job in outcome.jobs.values()}
-    if "failed" in statuses:
-        return int(ExitCode.JOB_FAILED)
-    if "cancelled" in statuses:
-        return int(ExitCode.JOB_CANCELLED)
+    """The worst of the jobs' endings (failed, cancelled, still running, not found)."""
+    codes = {_STATUS_EXIT.get(job.status, ExitCode.OK) for job in outcome.jobs.values()}
     if outcome.timed_out or outcome.pending:
-        return int(ExitCode.TIMEOUT)
+        codes.add(ExitCode.TIMEOUT)
     if outcome.missing:
-        return int(ExitCode.NOT_FOUND)
-    return int(ExitCode.OK)
+        codes.add(ExitCode.NOT_FOUND)
+    return int(worst_exit_code(codes))
 
 
 def _report(
