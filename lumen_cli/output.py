@@ -98,13 +98,19 @@ class Output:
             return
         from rich.table import Table
 
+        console = self.console(stderr=False)
+        shown = _columns_that_fit(headers, rows, console.width)
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for header in headers:
-            # Ids never truncate; only free text (prompts, paths, values) may fold.
+        for index in shown:
+            # Short fields (ids first: never truncated) stay whole; free text folds.
+            header = headers[index]
             table.add_column(header, overflow="fold", no_wrap=header not in _FOLDING_COLUMNS)
         for row in rows:
-            table.add_row(*row)
-        self.console(stderr=False).print(table)
+            table.add_row(*(row[index] for index in shown))
+        console.print(table)
+        if len(shown) < len(headers):
+            hidden = ", ".join(h for i, h in enumerate(headers) if i not in shown)
+            self.hint(f"(hidden to fit the terminal: {hidden}; --json shows everything)")
 
     # -- stderr: people -----------------------------------------------------------
 
@@ -249,6 +255,30 @@ class WaitDisplay:
 
 
 _FOLDING_COLUMNS = frozenset({"PROMPT", "SAVED", "VALUE"})
+_FOLDED_MIN_WIDTH = 12
+
+
+def _columns_that_fit(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], width: int
+) -> list[int]:
+    """Indexes of the columns to show: from the left, as many as fit in *width*.
+
+    Short fields need their longest value; free text can fold down to a dozen
+    characters. The first column (the id) is always shown.
+    """
+    shown: list[int] = []
+    used = 0
+    for index, header in enumerate(headers):
+        longest = max([len(header), *(len(row[index]) for row in rows)])
+        need = min(longest, _FOLDED_MIN_WIDTH) if header in _FOLDING_COLUMNS else longest
+        gap = 2 if shown else 0  # rich pads each cell by one space a side
+        if shown and used + gap + need > width:
+            break
+        shown.append(index)
+        used += gap + need
+    return shown
+
+
 _STATUS_MARK = {"succeeded": "✓", "failed": "✗", "cancelled": "-"}
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}
 
