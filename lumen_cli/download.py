@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
-from lumen_cli.errors import BadInput, DownloadError, LumenError
+from lumen_cli.errors import BadInput, DownloadError, LumenError, describe_exception
 from lumen_cli.fsutil import atomic_write, fsync_dir
 
 if TYPE_CHECKING:
@@ -469,11 +469,6 @@ def _public_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
     """``bytes FIRST-LAST/TOTAL`` as ``(first, last, total or None)``; None if malformed."""
     match = _CONTENT_RANGE.fullmatch((value or "").strip())
@@ -677,11 +672,13 @@ class Downloader:
                 end = self._accept(response, url, part, job_id=job_id)
                 self._receive(response, part, end)
         except httpx.UnsupportedProtocol as exc:
-            raise DownloadError(f"cannot download {_public_url(url)}: {_describe(exc)}") from None
+            raise DownloadError(
+                f"cannot download {_public_url(url)}: {describe_exception(exc)}"
+            ) from None
         except httpx.TooManyRedirects:
             raise DownloadError(f"too many redirects for {_public_url(url)}") from None
         except httpx.TransportError as exc:
-            raise _Retry(f"connection failed ({_describe(exc)})") from None
+            raise _Retry(f"connection failed ({describe_exception(exc)})") from None
 
     def _accept(
         self, response: httpx.Response, url: str, part: _PartFile, *, job_id: str

@@ -64,6 +64,12 @@ def worst_exit_code(codes: set[ExitCode]) -> ExitCode:
     )
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``ConnectError: [Errno 111] Connection refused``: a transport failure, for messages."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class LumenError(Exception):
     """Base of every error the CLI reports as a message rather than a traceback."""
 

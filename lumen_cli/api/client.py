@@ -29,6 +29,7 @@ from lumen_cli.errors import (
     OutcomeUnknown,
     RateLimited,
     Unavailable,
+    describe_exception,
     error_for_status,
 )
 from lumen_cli.net import is_loopback
@@ -121,11 +122,13 @@ class LumenClient:
                 response = self._http.post(JOBS_PATH, json=body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to try again.
-                failure: LumenError = Unavailable(f"could not reach {self._host}: {_describe(exc)}")
+                failure: LumenError = Unavailable(
+                    f"could not reach {self._host}: {describe_exception(exc)}"
+                )
                 delay = self.retry.backoff(attempt, self._rng)
             except httpx.TransportError as exc:
                 raise OutcomeUnknown(
-                    f"the connection failed after the job was sent ({_describe(exc)})"
+                    f"the connection failed after the job was sent ({describe_exception(exc)})"
                 ) from exc
             else:
                 if response.status_code == 429:
@@ -183,7 +186,9 @@ class LumenClient:
             try:
                 response = self._http.get(path)
             except httpx.TransportError as exc:
-                failure: LumenError = Unavailable(f"could not reach {self._host}: {_describe(exc)}")
+                failure: LumenError = Unavailable(
+                    f"could not reach {self._host}: {describe_exception(exc)}"
+                )
                 delay = self.retry.backoff(attempt, self._rng)
             else:
                 if response.status_code < 400:
@@ -233,8 +238,3 @@ class LumenClient:
 
 def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
