@@ -9,19 +9,22 @@ unknown is never lost.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lumen_cli.errors import HistoryError
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Callable
 
     from lumen_cli.api.models import Job
 
+T = TypeVar("T")
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 30.0
 SUBMITTING = "submitting"  # recorded, request not answered yet
@@ -97,10 +100,14 @@ class History:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        # One connection, usable from any thread one at a time (the webhook listener
+        # writes from its worker and closes from the main thread).
+        self._lock = threading.RLock()
 
     # -- connection --------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        """The connection, opened on first use; call it with ``self._lock`` held."""
         if self._conn is not None:
             return self._conn
         import sqlite3
@@ -109,7 +116,12 @@ class History:
 
         ensure_private_dir(self.path.parent)
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,  # serialised by self._lock instead
+            )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -149,27 +161,27 @@ class History:
             raise self._unusable("not a lumen history")
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        import sqlite3
-
-        conn = self._connect()
-        try:
-            return conn.execute(sql, params).rowcount
-        except sqlite3.DatabaseError as exc:
-            raise self._unusable(str(exc)) from None
+        return self._run(lambda conn: conn.execute(sql, params).rowcount)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._run(lambda conn: conn.execute(sql, params).fetchall())
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run *work* on the connection, one thread at a time; bad files give HistoryError."""
         import sqlite3
 
-        conn = self._connect()
-        try:
-            return conn.execute(sql, params).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise self._unusable(str(exc)) from None
+        with self._lock:
+            conn = self._connect()
+            try:
+                return work(conn)
+            except sqlite3.DatabaseError as exc:
+                raise self._unusable(str(exc)) from None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     # -- writes ------------------------------------------------------------------
 
@@ -260,21 +272,24 @@ class History:
 
     def add_paths(self, job_id: str, paths: list[str]) -> None:
         """Remember where a job's videos were saved (kept unique, in order)."""
-        conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT paths FROM jobs WHERE id=?", (job_id,)).fetchone()
-            if row is not None:
-                known: list[str] = json.loads(row["paths"])
-                merged = known + [p for p in paths if p not in known]
-                conn.execute(
-                    "UPDATE jobs SET paths=?, updated_at=? WHERE id=?",
-                    (json.dumps(merged), time.time(), job_id),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+
+        def merge(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT paths FROM jobs WHERE id=?", (job_id,)).fetchone()
+                if row is not None:
+                    known: list[str] = json.loads(row["paths"])
+                    merged = known + [p for p in paths if p not in known]
+                    conn.execute(
+                        "UPDATE jobs SET paths=?, updated_at=? WHERE id=?",
+                        (json.dumps(merged), time.time(), job_id),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        self._run(merge)
 
     # -- reads -------------------------------------------------------------------
 

@@ -257,12 +257,8 @@ def _serve(state: AppContext, listener: Listener, processor: EventProcessor) -> 
                 )
             listener.stop(drain=True)
         except KeyboardInterrupt:
-            unfinished, finished = listener.pending, False
-            try:
-                finished = listener.stop(drain=False)
-            finally:
-                if not finished:
-                    processor.disown()
+            unfinished = listener.pending
+            listener.stop(drain=False)
             out.warn(f"abandoned {unfinished} unfinished event(s) ({listener.stats.summary()})")
             raise
     finally:
