@@ -701,22 +701,11 @@ class EventProcessor:
         if self._http is not None:
             self._http.close()
             self._http = None
-        # The history's connection was opened on this (the worker) thread: close it here.
-        if "history" in self.state.__dict__:
-            self.state.history.close()
 
     def abort(self) -> None:
         process = self._running
         if process is not None:
             _kill(process)
-
-    def disown(self) -> None:
-        """Let the run end while the worker thread is still busy (an abandoned download).
-
-        The history's SQLite connection may only be closed by the thread that opened it, so
-        the run's context must not try: the process exits, and SQLite keeps the file whole.
-        """
-        self.state.__dict__.pop("history", None)  # the cached_property AppContext.close checks
 
     # -- steps --------------------------------------------------------------------------------
 
