@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from lumen_cli import __version__
-from lumen_cli.errors import EXIT_CODE_HELP, ExitCode, LumenError
+from lumen_cli.errors import EXIT_CODE_HELP, Interrupted, LumenError
 
 # Sub-commands, in the order `lumen --help` lists them: name -> (module, attribute).
 # An attribute ``app`` is a Typer group; anything else is a command function. Modules
@@ -62,17 +62,21 @@ class LumenGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except LumenError as error:
-            from lumen_cli.context import AppContext
-
-            state = ctx.obj
-            if isinstance(state, AppContext):
-                state.output.error(error)
-            else:  # failed before the context existed
-                typer.echo(f"error: {error.message}", err=True)
-            raise typer.Exit(int(error.exit_code)) from None
+            self._report(ctx, error)
         except KeyboardInterrupt:
-            typer.echo("\ninterrupted: every job stays in the history (`lumen list`).", err=True)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            typer.echo(err=True)  # off the ^C
+            self._report(ctx, Interrupted())
+
+    @staticmethod
+    def _report(ctx: typer.Context, error: LumenError) -> NoReturn:
+        from lumen_cli.context import AppContext
+
+        state = ctx.obj
+        if isinstance(state, AppContext):
+            state.output.error(error)
+        else:  # failed before the context existed
+            typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(int(error.exit_code)) from None
 
 
 app = typer.Typer(

@@ -149,6 +149,18 @@ class OutcomeUnknown(Unavailable):
         self.local_id = local_id
 
 
+class Interrupted(LumenError):
+    """Ctrl-C: the run stopped; the history keeps every job."""
+
+    exit_code = ExitCode.INTERRUPTED
+    kind = "interrupted"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "interrupted", hint="Every job stays in the history: `lumen list`, `lumen wait --all`."
+        )
+
+
 class DownloadError(Unavailable):
     """A result file could not be fetched completely."""
 

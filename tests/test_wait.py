@@ -212,3 +212,14 @@ def test_submit_wait_follows_the_sandbox_through_every_state(cli: CLI) -> None:
     assert " queued -> processing" in run.stderr
     assert " processing -> failed" in run.stderr
     assert 10.0 <= sum(clock.sleeps) <= 10.0 + 15.0 * 1.1
+
+
+def test_ctrl_c_under_json_still_prints_one_document(cli: CLI) -> None:
+    job_id = submit(cli)
+
+    def interrupt(n: int) -> None:
+        raise KeyboardInterrupt
+
+    run = cli("wait", job_id, "--json", clock=SteppingClock(interrupt))
+    assert run.code == 130
+    assert json.loads(run.stdout)["error"]["type"] == "interrupted"
