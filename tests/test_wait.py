@@ -223,3 +223,11 @@ def test_ctrl_c_under_json_still_prints_one_document(cli: CLI) -> None:
     run = cli("wait", job_id, "--json", clock=SteppingClock(interrupt))
     assert run.code == 130
     assert json.loads(run.stdout)["error"]["type"] == "interrupted"
+
+
+def test_zero_timeout_still_asks_once(cli: CLI) -> None:
+    job_id = submit(cli)
+    run = cli("wait", job_id, "--timeout", "0")
+    assert run.code == 9
+    assert run.stdout.strip().split("\t") == [job_id, "queued"]
+    assert run.clock.sleeps == []

@@ -100,9 +100,10 @@ class Poller:
             heapq.heappush(queue, (started, order, job_id))
 
         with ThreadPoolExecutor(max_workers=self.policy.workers) as pool:
+            polled = False  # every job is asked about once, even with a zero timeout
             while queue:
                 now = self.clock.monotonic()
-                if deadline is not None and now >= deadline:
+                if polled and deadline is not None and now >= deadline:
                     outcome.timed_out = True
                     break
                 due: list[tuple[int, str]] = []
@@ -116,6 +117,7 @@ class Poller:
                     self.clock.sleep(wake - now)
                     continue
                 results = list(pool.map(self._fetch, [job_id for _, job_id in due]))
+                polled = True
                 for (order, job_id), result in zip(due, results, strict=True):
                     if isinstance(result, NotFound):
                         outcome.missing[job_id] = result
