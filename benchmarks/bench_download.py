@@ -69,10 +69,13 @@ from lumen_cli.clock import SystemClock
 from lumen_cli.download import Downloader
 
 url, target, progress = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "1"
+checksum = sys.argv[4] == "1"  # as `lumen download --json` / `--sidecar`; plain runs skip it
 with open(os.devnull, "w") as sink:
     console = Console(file=sink, force_terminal=True, width=100)
     job = Job(id="bench", status="succeeded", urls=(url,))
-    with Downloader(clock=SystemClock(), progress=progress, console=console) as downloader:
+    with Downloader(
+        clock=SystemClock(), progress=progress, console=console, checksum=checksum
+    ) as downloader:
         downloader.fetch_job(job, record=None, template=str(target))
 """
 
@@ -173,7 +176,10 @@ def run(work: Path, *, size: int, rounds: int, progress: bool, limit_rate: str |
         label = "Downloader (progress on)" if progress else "Downloader (no progress)"
         cases = {
             "curl -o": [CURL, "-sS", "-o", str(out), url],
-            label: [sys.executable, "-c", CHILD, url, str(out), "1" if progress else "0"],
+            label: [sys.executable, "-c", CHILD, url, str(out), "1" if progress else "0", "0"],
+            "Downloader + sha256 (--json)": [
+                sys.executable, "-c", CHILD, url, str(out), "1" if progress else "0", "1",
+            ],
             "curl -o; sync FILE": ["sh", "-c", f'{CURL} -sS -o "$1" "$2" && sync "$1"',
                                    "-", str(out), url],
         }  # fmt: skip

@@ -90,7 +90,7 @@ class Saved:
     url: str
     path: Path
     bytes: int
-    sha256: str
+    sha256: str | None  # computed only when asked for (--json, --sidecar): it costs time
     skipped: bool
 
     def to_json(self) -> dict[str, Any]:
@@ -226,8 +226,9 @@ class _PartFile:
     # Every this many bytes, start writing what is written so far to disk (write-behind).
     write_behind = 32 << 20
 
-    def __init__(self, final: Path, chunk_size: int) -> None:
+    def __init__(self, final: Path, chunk_size: int, *, checksum: bool = True) -> None:
         self.final = final
+        self.checksum = checksum
         self.path = final.with_name(final.name + PART_SUFFIX)
         self.meta_path = final.with_name(final.name + META_SUFFIX)
         self.chunk_size = chunk_size
@@ -236,7 +237,7 @@ class _PartFile:
         self.total: int | None = None  # the size the server announced
         self.validator: str | None = None  # strong ETag or Last-Modified, for If-Range
         self.restarts = 0  # restarts forced by a server answering the wrong bytes
-        self.hasher = hashlib.sha256()
+        self.hasher = _new_hasher(checksum)
         self._flushed = 0  # bytes before this offset have been handed to write-behind
         self._file: io.FileIO | None = None
 
@@ -292,9 +293,13 @@ class _PartFile:
             self.restart()
             return
         self.file.seek(0)
-        while chunk := self.file.read(self.chunk_size):
-            self.hasher.update(chunk)
-            self.offset += len(chunk)
+        if self.hasher is None:
+            self.file.seek(0, os.SEEK_END)
+            self.offset = size
+        else:
+            while chunk := self.file.read(self.chunk_size):
+                self.hasher.update(chunk)
+                self.offset += len(chunk)
         self.best = self._flushed = self.offset
 
     def restart(self) -> None:
@@ -302,7 +307,7 @@ class _PartFile:
         self.file.seek(0)
         self.file.truncate(0)
         self.offset = self._flushed = 0
-        self.hasher = hashlib.sha256()
+        self.hasher = _new_hasher(self.checksum)
         self.total = None
         self.validator = None
         with contextlib.suppress(FileNotFoundError):
@@ -327,7 +332,8 @@ class _PartFile:
         while view:  # FileIO.write may write less than asked
             written = self.file.write(view)
             view = view[written or 0 :]
-        self.hasher.update(chunk)
+        if self.hasher is not None:
+            self.hasher.update(chunk)
         self.offset += len(chunk)
         if self.offset - self._flushed >= self.write_behind:
             self._start_writeback()
@@ -429,6 +435,11 @@ def _lock(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_EX)
 
 
+def _new_hasher(checksum: bool) -> hashlib._Hash | None:
+    # On a fast link SHA-256 is the slowest step of the writer thread: skip it unless asked.
+    return hashlib.sha256() if checksum else None
+
+
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     """The SHA-256 of the file at *path*, read in chunks."""
     hasher = hashlib.sha256()
@@ -523,10 +534,12 @@ class Downloader:
         console: Console | None = None,
         read_timeout: float = READ_TIMEOUT,
         rng: random.Random | None = None,
+        checksum: bool = True,
     ) -> None:
         from lumen_cli.api.retry import RetryPolicy
 
         self.clock = clock
+        self.checksum = checksum
         self.retry = retry or RetryPolicy()
         self.chunk_size = chunk_size
         self.read_timeout = read_timeout
@@ -604,7 +617,7 @@ class Downloader:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BadInput(f"cannot create the directory {path.parent}: {exc.strerror}") from None
-        part = _PartFile(path, self.chunk_size)
+        part = _PartFile(path, self.chunk_size, checksum=self.checksum)
         try:
             part.open()
         except OSError as exc:
@@ -621,12 +634,14 @@ class Downloader:
             except _AlreadySaved:
                 part.discard()
                 done = True
-                return Saved(job_id, url, path.absolute(), existing or 0, file_sha256(path), True)
+                digest = file_sha256(path) if self.checksum else None
+                return Saved(job_id, url, path.absolute(), existing or 0, digest, True)
             if part.total is not None and part.offset != part.total:  # never expected
                 raise DownloadError(f"{part.path} holds {part.offset} of {part.total} bytes")
             part.commit()
             done = True
-            return Saved(job_id, url, path.absolute(), part.offset, part.hasher.hexdigest(), False)
+            digest = part.hasher.hexdigest() if part.hasher is not None else None
+            return Saved(job_id, url, path.absolute(), part.offset, digest, False)
         finally:
             if not done and part.offset == 0:
                 part.discard()  # nothing to resume: leave no empty .part behind
@@ -950,7 +965,7 @@ def write_sidecar(saved: Saved, job: Job, record: JobRecord | None) -> Path:
         "url": saved.url,
         "file": saved.path.name,
         "bytes": saved.bytes,
-        "sha256": saved.sha256,
+        "sha256": saved.sha256 or file_sha256(saved.path),
     }
     path = sidecar_path(saved.path)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -85,7 +85,9 @@ def download_job(
     template = template or state.settings.value("output")
     if progress is None:
         progress = state.output.stderr_tty and not state.output.quiet
-    with Downloader(clock=state.clock, progress=progress) as downloader:
+    # A checksum costs time on fast links: compute it only where it is shown.
+    checksum = sidecar or state.output.json_mode
+    with Downloader(clock=state.clock, progress=progress, checksum=checksum) as downloader:
         saved = downloader.fetch_job(
             job, record=record, template=template, force=force, sidecar=sidecar
         )

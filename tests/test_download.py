@@ -742,3 +742,26 @@ def test_importing_the_module_stays_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert output.stdout.strip() == "[]"
+
+
+def test_without_checksum_a_cut_download_still_resumes_byte_exact(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    size = 3 << 20
+    job = blob_job(sandbox, size)
+    sandbox.faults.add("cut", path="/files/blob/", at=1 << 20)
+    with downloader(checksum=False, chunk_size=256 << 10) as d:
+        saved = d.fetch_job(job, record=None, template=None, base_dir=tmp_path)
+    assert [(item.bytes, item.sha256) for item in saved] == [(size, None)]
+    assert (tmp_path / "vblob.bin").read_bytes() == blob_bytes(size)
+
+
+def test_human_download_skips_the_checksum_json_has_it(
+    cli: CLI, api: httpx.Client, work: Path
+) -> None:
+    job_id = make_job(api)
+    first = json.loads(cli("download", job_id, "--json").stdout)
+    assert first[0]["sha256"] == hashlib.sha256(VIDEO).hexdigest()
+    again = cli("download", job_id, "--force")
+    assert again.code == 0
+    assert (work / f"{job_id}.mp4").read_bytes() == VIDEO
