@@ -16,7 +16,7 @@ import typer
 
 from lumen_cli.clock import Clock, SystemClock
 from lumen_cli.config import ConfigFile, Settings, config_dir, data_dir
-from lumen_cli.errors import NoKey
+from lumen_cli.errors import ConfigError, NoKey
 from lumen_cli.output import Output
 
 if TYPE_CHECKING:
@@ -84,10 +84,21 @@ class AppContext:
         explicit = os.environ.get("LUMEN_SANDBOX_URL")
         if explicit:
             return explicit.rstrip("/")
-        from lumen_cli.sandbox.launcher import ensure_sandbox
+        from lumen_cli.sandbox.launcher import DEFAULT_PORT, ensure_sandbox
 
         seconds = os.environ.get("LUMEN_SANDBOX_JOB_SECONDS")
-        return ensure_sandbox(self.sandbox_dir, job_seconds=float(seconds) if seconds else None)
+        port = os.environ.get("LUMEN_SANDBOX_PORT")
+        try:
+            return ensure_sandbox(
+                self.sandbox_dir,
+                port=int(port) if port else DEFAULT_PORT,
+                job_seconds=float(seconds) if seconds else None,
+            )
+        except ValueError:
+            raise ConfigError(
+                "LUMEN_SANDBOX_PORT must be a port number and LUMEN_SANDBOX_JOB_SECONDS a "
+                "number of seconds"
+            ) from None
 
     @property
     def sandbox_dir(self) -> Path:

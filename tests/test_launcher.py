@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,10 +23,18 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
         LUMEN_CONFIG_DIR=str(tmp_path / "config"),
         LUMEN_DATA_DIR=str(tmp_path / "data"),
         LUMEN_SANDBOX_JOB_SECONDS="0.2",
+        # Its own port: another suite running at once may hold the default 8765.
+        LUMEN_SANDBOX_PORT=str(free_port()),
     )
     yield environment
     subprocess.run([sys.executable, "-m", "lumen_cli", "sandbox", "stop"], env=environment,
                    capture_output=True, check=False, timeout=30)  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def lumen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -54,6 +63,7 @@ def test_background_sandbox_starts_once_and_keeps_its_jobs(env: dict[str, str]) 
     state = json.loads((Path(env["LUMEN_DATA_DIR"]) / "sandbox" / "state.json").read_text())
     running = lumen(env, "sandbox", "status")
     assert running.stdout.strip() == state["url"]  # ten launchers, one sandbox
+    assert state["url"].endswith(f":{env['LUMEN_SANDBOX_PORT']}")
 
     later = lumen(env, "--sandbox", "status", ids[0], "--json")
     assert later.returncode == 0, later.stderr
@@ -68,3 +78,14 @@ def test_background_sandbox_starts_once_and_keeps_its_jobs(env: dict[str, str]) 
     stopped = lumen(env, "sandbox", "stop")
     assert state["url"] in stopped.stderr
     assert lumen(env, "sandbox", "status").returncode == 1
+
+
+def test_a_sandbox_already_serving_on_the_port_is_adopted(env: dict[str, str]) -> None:
+    from lumen_cli.sandbox import SandboxConfig, SandboxServer
+
+    with SandboxServer(SandboxConfig(port=int(env["LUMEN_SANDBOX_PORT"]))) as serving:
+        before = serving.stats()["jobs"]
+        run = lumen(env, "--sandbox", "submit", "a cat", "-q")
+        assert run.returncode == 0, run.stderr
+        assert serving.stats()["jobs"] == before + 1  # the job went to the running sandbox
+        assert lumen(env, "sandbox", "status").stdout.strip() == serving.url

@@ -68,19 +68,25 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def ensure_sandbox(state_dir: Path, *, job_seconds: float | None = None) -> str:
-    """Return the URL of a running sandbox, starting one in the background if needed."""
+def ensure_sandbox(
+    state_dir: Path, *, port: int = DEFAULT_PORT, job_seconds: float | None = None
+) -> str:
+    """Return the URL of a running sandbox, starting one in the background if needed.
+
+    A sandbox already answering on *port* (say, a `lumen sandbox serve` in another
+    terminal) is adopted; if something else holds the port, any free one is used.
+    """
     ensure_private_dir(state_dir)
     with file_lock(state_dir / "launch.lock"):
         url = running_sandbox(state_dir)
         if url:
             return url
-        if _port_is_free(DEFAULT_PORT):
-            port = DEFAULT_PORT
-        elif health(f"http://127.0.0.1:{DEFAULT_PORT}") is not None:
-            # A sandbox someone started with `lumen sandbox serve`: use it.
-            return f"http://127.0.0.1:{DEFAULT_PORT}"
-        else:
+        preferred = f"http://127.0.0.1:{port}"
+        if not _port_is_free(port):
+            found = health(preferred)
+            if found is not None:
+                _write_state(state_dir, preferred, found.get("pid"))
+                return preferred
             port = _free_port()
         url = f"http://127.0.0.1:{port}"
         command = [
@@ -102,8 +108,7 @@ def ensure_sandbox(state_dir: Path, *, job_seconds: float | None = None) -> str:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if health(url, timeout=0.5) is not None:
-                state = {"url": url, "pid": process.pid}
-                atomic_write(state_dir / "state.json", json.dumps(state).encode())
+                _write_state(state_dir, url, process.pid)
                 return url
             if process.poll() is not None:
                 break
@@ -114,6 +119,11 @@ def ensure_sandbox(state_dir: Path, *, job_seconds: float | None = None) -> str:
             "the sandbox did not start",
             hint=f"See {state_dir / 'sandbox.log'}, or run `lumen sandbox serve` to watch it.",
         )
+
+
+def _write_state(state_dir: Path, url: str, pid: object) -> None:
+    state = {"url": url, "pid": pid}
+    atomic_write(state_dir / "state.json", json.dumps(state).encode())
 
 
 def stop_sandbox(state_dir: Path) -> str | None:
