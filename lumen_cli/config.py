@@ -96,23 +96,22 @@ def lookup_key(name: str) -> Key:
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    override = env.get("LUMEN_CONFIG_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("lumen", appauthor=False))
+    """Where config.toml lives: ``LUMEN_CONFIG_DIR``, else the platform's config dir."""
+    return _user_dir("LUMEN_CONFIG_DIR", "user_config_dir", env)
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    override = env.get("LUMEN_DATA_DIR")
+    """Where the history lives: ``LUMEN_DATA_DIR``, else the platform's data dir."""
+    return _user_dir("LUMEN_DATA_DIR", "user_data_dir", env)
+
+
+def _user_dir(variable: str, platform_dir: str, env: Mapping[str, str] | None) -> Path:
+    override = (os.environ if env is None else env).get(variable)
     if override:
         return Path(override)
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("lumen", appauthor=False))
+    return Path(getattr(platformdirs, platform_dir)("lumen", appauthor=False))
 
 
 class ConfigFile:

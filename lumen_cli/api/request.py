@@ -55,6 +55,16 @@ def check_media_url(flag: str, value: str) -> str:
     raise BadInput(f"{flag} must be an http(s) URL, got {value!r}", hint=hint)
 
 
+def _shaped(value: str, shape: re.Pattern[str], what: str, example: str, common: str) -> str:
+    """*value* if it has the *shape* of the field; the API decides what each model supports."""
+    if not shape.match(value):
+        raise BadInput(
+            f"{what} must look like {example}, got {value!r}",
+            hint=f"Common values: {common} (support varies by model).",
+        )
+    return value
+
+
 def build_body(spec: JobSpec) -> dict[str, Any]:
     """The JSON body for ``POST /v1/videos/generations``; raises ``BadInput`` on bad values."""
     prompt = spec.prompt.strip()
@@ -65,19 +75,13 @@ def build_body(spec: JobSpec) -> dict[str, Any]:
     body: dict[str, Any] = {"model": spec.model.strip(), "prompt": prompt}
 
     if spec.resolution is not None:
-        if not _RESOLUTION.match(spec.resolution):
-            raise BadInput(
-                f"resolution must look like 720p, got {spec.resolution!r}",
-                hint="Common values: 480p, 720p, 1080p (support varies by model).",
-            )
-        body["resolution"] = spec.resolution
+        body["resolution"] = _shaped(
+            spec.resolution, _RESOLUTION, "resolution", "720p", "480p, 720p, 1080p"
+        )
     if spec.aspect_ratio is not None:
-        if not _ASPECT_RATIO.match(spec.aspect_ratio):
-            raise BadInput(
-                f"aspect ratio must look like 16:9, got {spec.aspect_ratio!r}",
-                hint="Common values: 16:9, 9:16, 1:1.",
-            )
-        body["aspect_ratio"] = spec.aspect_ratio
+        body["aspect_ratio"] = _shaped(
+            spec.aspect_ratio, _ASPECT_RATIO, "aspect ratio", "16:9", "16:9, 9:16, 1:1"
+        )
     if spec.duration is not None:
         if isinstance(spec.duration, bool) or not isinstance(spec.duration, int):
             raise BadInput(f"duration must be a whole number of seconds, got {spec.duration!r}")
