@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from lumen_cli.clock import Clock, SystemClock
-from lumen_cli.config import ConfigFile, Settings, config_dir, data_dir
+from lumen_cli.config import CONFIG_FILE_NAME, ConfigFile, Settings, config_dir, data_dir
 from lumen_cli.errors import ConfigError, NoKey
 from lumen_cli.output import Output
 
@@ -58,7 +58,7 @@ class AppContext:
 
     @cached_property
     def config_file(self) -> ConfigFile:
-        return ConfigFile(config_dir() / "config.toml")
+        return ConfigFile(config_dir() / CONFIG_FILE_NAME)
 
     @cached_property
     def settings(self) -> Settings:

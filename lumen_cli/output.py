@@ -180,7 +180,6 @@ class WaitDisplay:
         self.output = output
         self.jobs: dict[str, Job] = {}
         self.ended_at: dict[str, float] = {}  # elapsed stops counting when a job ends
-        self.notes: dict[str, str] = {}
         self._live: Any = None
 
     def __enter__(self) -> WaitDisplay:
@@ -214,7 +213,6 @@ class WaitDisplay:
 
     def note(self, job_id: str, text: str) -> None:
         """A line about one job (e.g. where it was saved)."""
-        self.notes[job_id] = text
         if self._live is not None:
             self._live.console.print(f"{job_id}  {text}", highlight=False, markup=False)
         else:

@@ -226,11 +226,6 @@ class SeenEvents:
                 self._seen.popitem(last=False)
             return True
 
-    def release(self, job_id: str, status: str) -> None:
-        """Forget a pair that was claimed but not processed, so a redelivery is."""
-        with self._lock:
-            self._seen.pop((job_id, status), None)
-
 
 def sample_event(job_id: str, status: str, video_url: str | None = None) -> bytes:
     """A job event body shaped like the API's, for ``lumen webhook send``."""
@@ -291,7 +286,6 @@ class Event:
     job: Job
     body: bytes
     headers: Mapping[str, str]  # FORWARDED_HEADERS that were present, as received
-    received_at: float
     path: str = "/"
 
 
@@ -493,7 +487,6 @@ class Listener:
             job=outcome,
             body=body,
             headers={name: headers[name] for name in FORWARDED_HEADERS if name in headers},
-            received_at=self._clock(),
             path=request.path,
         )
         verdict = self._enqueue(event)

@@ -143,3 +143,11 @@ def test_loose_permissions_are_warned_about(cli: CLI, home: Path) -> None:
     path = home / "config" / "config.toml"
     os.chmod(path, 0o644)
     assert "readable by others" in cli("config", "list").stderr
+
+
+def test_config_help_lists_every_setting_and_its_variable(cli: CLI) -> None:
+    from lumen_cli.config import KEYS
+
+    text = cli("config", "--help").stdout
+    for key in KEYS.values():
+        assert key.env_var in text

@@ -15,6 +15,8 @@ from lumen_cli.errors import BadInput, ConfigError, ExitCode
 app = typer.Typer(
     add_completion=False,
     help="Read and write settings (flag > LUMEN_* env > profile > default).",
+    epilog="Settings:  \n"
+    + "  \n".join(f"{key.name}: {key.help} (env {key.env_var})" for key in KEYS.values()),
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
