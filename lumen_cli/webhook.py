@@ -437,12 +437,9 @@ class Listener:
         """``http://HOST:PORT`` with the port actually bound."""
         if self._httpd is None:
             raise RuntimeError("the listener is not running")
-        host, port = str(self._httpd.server_address[0]), int(self._httpd.server_address[1])
-        if host in ("0.0.0.0", ""):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        from lumen_cli.net import bound_url
+
+        return bound_url(self._httpd.server_address)
 
     @property
     def pending(self) -> int:

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from lumen_cli import __version__
 from lumen_cli.fsutil import atomic_write
-from lumen_cli.net import is_loopback
+from lumen_cli.net import bound_url, is_loopback
 from lumen_cli.sandbox.faults import DOWNLOAD_FAULTS, GENERIC_FAULTS, Fault, FaultSet
 from lumen_cli.sandbox.files import (
     ASSET_FOR_RATIO,
@@ -638,11 +638,7 @@ class SandboxServer:
         """``http://HOST:PORT`` with the port actually bound (wildcard hosts read as loopback)."""
         if self._httpd is None:
             raise RuntimeError("the sandbox is not running; call start() first")
-        host = str(self._httpd.server_address[0])
-        port = int(self._httpd.server_address[1])
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1" if host != "::" else "::1"
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return bound_url(self._httpd.server_address)
 
     @property
     def port(self) -> int:
