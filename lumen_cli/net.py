@@ -1,8 +1,9 @@
-"""One answer, shared by every part of lumen, to "is this address on this machine only?"."""
+"""Small answers about addresses and URLs, shared by every part of lumen (the sandbox too)."""
 
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 
 def is_loopback(host: str) -> bool:
@@ -16,6 +17,18 @@ def is_loopback(host: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped.is_loopback
     return ip.is_loopback
+
+
+def is_http_url(value: object) -> bool:
+    """True for an absolute ``http://`` or ``https://`` URL with a host."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced "[" in the host, or a bad port
+        return False
+    return parts.scheme in ("http", "https") and bool(host)
 
 
 def bound_url(address: tuple[object, ...]) -> str:
