@@ -31,11 +31,22 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock that advances only when something sleeps; records every sleep."""
+    """A clock that advances only when something sleeps (or a test says so); records sleeps.
+
+    Calling it gives the time, so it also serves where a plain ``() -> float`` wall clock is
+    wanted (the sandbox's).
+    """
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self._now = start
         self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward without recording a sleep."""
+        self._now += seconds
 
     def monotonic(self) -> float:
         return self._now
