@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from lumen_cli import __version__
-from lumen_cli.errors import EXIT_CODE_HELP, Interrupted, LumenError
+from lumen_cli.errors import Interrupted, LumenError, exit_code_help
 
 # Sub-commands, in the order `lumen --help` lists them: name -> (module, attribute).
 # An attribute ``app`` is a Typer group; anything else is a command function. Modules
@@ -86,7 +86,7 @@ app = typer.Typer(
         "Turn prompts into video clips with the Lumen video API.\n\n"
         'Try it with no account: `lumen --sandbox submit "a cat running" --wait --download`.'
     ),
-    epilog=EXIT_CODE_HELP.replace("\n", "  \n"),
+    epilog=exit_code_help(),
     no_args_is_help=True,
     add_completion=True,  # registers the shell completers `lumen completion` prints
     pretty_exceptions_show_locals=False,  # locals may hold the API key

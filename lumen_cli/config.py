@@ -9,28 +9,46 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lumen_cli.errors import ConfigError
 from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock
+from lumen_cli.net import is_http_url, is_loopback
 
 DEFAULT_BASE_URL = "https://lumen.mengfanlab.top"
 DEFAULT_PROFILE = "default"
 CONFIG_FILE_NAME = "config.toml"
+SANDBOX_KEY = "sk-lumen-sandbox"  # what --sandbox sends: the sandbox takes any sk-lumen- key
+SANDBOX_SOURCE = "sandbox"  # the source of base_url and api_key under --sandbox
+
+
+def check_base_url(base_url: str) -> str:
+    """Validate *base_url*; the key goes over plain http only to this machine."""
+    if not is_http_url(base_url):
+        raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+    parts = urlsplit(base_url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        raise ConfigError(
+            f"refusing to send the API key over plain http to {parts.hostname}",
+            hint="Use an https:// base_url (plain http is allowed for 127.0.0.1 only).",
+        )
+    return base_url.rstrip("/")
 
 
 @dataclass(frozen=True)
 class Key:
-    """One setting: its type, whether it is secret, its default, and what it means."""
+    """One setting: its type, whether it is secret, its default, its check, what it means."""
 
     name: str
     type: type
     help: str
     default: object = None
     secret: bool = False
+    check: Callable[[Any], object] | None = None  # returns the value to use, or raises
 
     @property
     def env_var(self) -> str:
@@ -41,7 +59,7 @@ KEYS: dict[str, Key] = {
     key.name: key
     for key in (
         Key("api_key", str, "API key (sk-lumen-…)", secret=True),
-        Key("base_url", str, "API base URL", default=DEFAULT_BASE_URL),
+        Key("base_url", str, "API base URL", default=DEFAULT_BASE_URL, check=check_base_url),
         Key("model", str, "default model", default="seedance-2"),
         Key("resolution", str, "default resolution (480p, 720p, 1080p)"),
         Key("aspect_ratio", str, "default aspect ratio (16:9, 9:16, …)"),
@@ -50,6 +68,9 @@ KEYS: dict[str, Key] = {
         Key("output", str, "download path template, e.g. clips/{date}/{id}.mp4"),
         Key("webhook_url", str, "default webhook URL"),
         Key("webhook_secret", str, "default webhook signing secret", secret=True),
+        Key("sandbox_url", str, "a running sandbox for --sandbox to use instead of its own"),
+        Key("sandbox_port", int, "port of the background sandbox", default=8765),
+        Key("sandbox_job_seconds", float, "how long a background sandbox job runs (seconds)"),
     )
 }
 
@@ -77,14 +98,25 @@ def parse_value(key: Key, raw: object) -> object:
         raise ConfigError(f"{key.name} must be true or false, got {raw!r}")
     if key.type is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
+            return _checked(key, raw)
         try:
-            return int(str(raw).strip())
+            return _checked(key, int(str(raw).strip()))
         except ValueError:
             raise ConfigError(f"{key.name} must be a whole number, got {raw!r}") from None
+    if key.type is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return _checked(key, float(raw))
+        try:
+            return _checked(key, float(str(raw).strip()))
+        except ValueError:
+            raise ConfigError(f"{key.name} must be a number, got {raw!r}") from None
     if not isinstance(raw, str):
         raise ConfigError(f"{key.name} must be a string, got {raw!r}")
-    return raw
+    return _checked(key, raw)
+
+
+def _checked(key: Key, value: object) -> object:
+    return value if key.check is None else key.check(value)
 
 
 def lookup_key(name: str) -> Key:
@@ -195,10 +227,15 @@ class Settings:
         env: Mapping[str, str] | None = None,
         profile_flag: str | None = None,
         flags: Mapping[str, object] | None = None,
+        sandbox: Mapping[str, Callable[[], object]] | None = None,
     ) -> None:
+        """*sandbox*, under ``--sandbox``: values that win over every other source (the
+        sandbox's URL and key), each computed on first use, so the real key is never read."""
         self.file = file
         self.env = dict(os.environ if env is None else env)
         self.flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        self._sandbox = dict(sandbox or {})
+        self._resolved: dict[str, object] = {}
         self.data = file.load()
         self.profile = (
             profile_flag
@@ -223,6 +260,10 @@ class Settings:
         *flag* is the command-line value of a command's own option, ``None`` when not given.
         """
         key = lookup_key(name)
+        if key.name in self._sandbox:
+            if key.name not in self._resolved:
+                self._resolved[key.name] = self._sandbox[key.name]()
+            return Setting(self._resolved[key.name], SANDBOX_SOURCE)
         if flag is not None:
             return Setting(flag, "flag")
         if key.name in self.flags:

@@ -1,12 +1,12 @@
 """Everything a command needs, built once per run and lazily: settings, client, history, output.
 
-Tests swap parts by passing ``Overrides`` as the Typer context object
+``AppContext`` is the ``Runtime`` that services take. Tests swap parts by passing
+``Overrides`` as the Typer context object
 (``CliRunner().invoke(app, args, obj=Overrides(clock=FakeClock()))``).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,16 +15,21 @@ from typing import TYPE_CHECKING
 import typer
 
 from lumen_cli.clock import Clock, SystemClock
-from lumen_cli.config import CONFIG_FILE_NAME, ConfigFile, Settings, config_dir, data_dir
-from lumen_cli.errors import ConfigError, NoKey
+from lumen_cli.config import (
+    CONFIG_FILE_NAME,
+    SANDBOX_KEY,
+    ConfigFile,
+    Settings,
+    config_dir,
+    data_dir,
+)
+from lumen_cli.errors import NoKey
 from lumen_cli.output import Output
 
 if TYPE_CHECKING:
     from lumen_cli.api.client import LumenClient
     from lumen_cli.api.retry import RetryPolicy
     from lumen_cli.history import History
-
-SANDBOX_PROFILE = "sandbox"
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Overrides:
 
     clock: Clock | None = None
     retry: RetryPolicy | None = None
+    output: Output | None = None
 
 
 class AppContext:
@@ -51,10 +57,10 @@ class AppContext:
         self._base_url_flag = base_url
         self.overrides = overrides or Overrides()
         self.clock: Clock = self.overrides.clock or SystemClock()
-        self.output = Output()
+        self.output = self.overrides.output or Output()
         self._client: LumenClient | None = None
 
-    # -- settings ---------------------------------------------------------------
+    # -- settings ---------------------------------------------------------------------
 
     @cached_property
     def config_file(self) -> ConfigFile:
@@ -62,58 +68,58 @@ class AppContext:
 
     @cached_property
     def settings(self) -> Settings:
+        """Every setting, resolved once. Under ``--sandbox`` the sandbox's URL and key win over
+        every other source, so the real profile's key is never read (nor sent)."""
+        sandbox = None
+        if self.sandbox:
+            sandbox = {"base_url": self._sandbox_url, "api_key": lambda: SANDBOX_KEY}
         return Settings(
             self.config_file,
             profile_flag=self._profile_flag,
             flags={"base_url": self._base_url_flag},
+            sandbox=sandbox,
         )
 
     @property
-    def profile(self) -> str:
-        return SANDBOX_PROFILE if self.sandbox else self.settings.profile
-
-    @cached_property
     def base_url(self) -> str:
-        if self.sandbox:
-            return self.sandbox_url
         return str(self.settings.value("base_url"))
 
-    @cached_property
-    def sandbox_url(self) -> str:
-        """The local sandbox, started in the background if it is not running."""
-        explicit = os.environ.get("LUMEN_SANDBOX_URL")
-        if explicit:
-            return explicit.rstrip("/")
-        from lumen_cli.sandbox.launcher import DEFAULT_PORT, ensure_sandbox
+    @property
+    def api_key(self) -> str | None:
+        value = self.settings.value("api_key")
+        return str(value) if value else None
 
-        seconds = os.environ.get("LUMEN_SANDBOX_JOB_SECONDS")
-        port = os.environ.get("LUMEN_SANDBOX_PORT")
-        try:
-            return ensure_sandbox(
-                self.sandbox_dir,
-                port=int(port) if port else DEFAULT_PORT,
-                job_seconds=float(seconds) if seconds else None,
-            )
-        except ValueError:
-            raise ConfigError(
-                "LUMEN_SANDBOX_PORT must be a port number and LUMEN_SANDBOX_JOB_SECONDS a "
-                "number of seconds"
-            ) from None
+    def _sandbox_url(self) -> str:
+        """The local sandbox, started in the background if it is not running."""
+        explicit = self.settings.value("sandbox_url")
+        if explicit:
+            return str(explicit).rstrip("/")
+        from lumen_cli.launcher import ensure_sandbox
+
+        return ensure_sandbox(
+            self.sandbox_dir,
+            port=int(self.settings.value("sandbox_port")),
+            job_seconds=self.settings.value("sandbox_job_seconds"),
+        )
 
     @property
     def sandbox_dir(self) -> Path:
         return data_dir() / "sandbox"
 
-    @property
-    def api_key(self) -> str | None:
-        if self.sandbox:
-            from lumen_cli.sandbox import SANDBOX_KEY
+    @cached_property
+    def history_base_url(self) -> str:
+        """The base URL recorded with jobs learnt of without a request (webhook events).
 
-            return SANDBOX_KEY
-        value = self.settings.value("api_key")
-        return str(value) if value else None
+        Never starts a sandbox just to name it.
+        """
+        if not self.sandbox:
+            return self.base_url
+        from lumen_cli.launcher import running_sandbox
 
-    # -- services ---------------------------------------------------------------
+        explicit = self.settings.value("sandbox_url")
+        return str(explicit or running_sandbox(self.sandbox_dir) or "sandbox")
+
+    # -- parts ------------------------------------------------------------------------
 
     @property
     def client(self) -> LumenClient:

@@ -6,6 +6,7 @@ Nothing here prints.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -25,21 +26,37 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
-EXIT_CODE_HELP = """\
-Exit codes:
-  0  success
-  1  unexpected error; webhook verify: signature invalid
-  2  bad input: usage, client-side validation, HTTP 400
-  3  no key, or key rejected (401)
-  4  insufficient credits (402)
-  5  not found (404: job or model)
-  6  service unavailable after retries (429/5xx/network), a submit whose outcome
-     is unknown, a failed download
-  7  a job failed
-  8  a job was cancelled
-  9  wait timed out with a job still running
-  130  interrupted (Ctrl-C); nothing tracked is lost"""
+# The one exit-code table: what each code means. `lumen --help` and README's table are made
+# from it (a test holds README to it), and every command ends through the functions below.
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.ERROR: (
+        "unexpected error; a check that answers no: `webhook verify` (invalid signature), "
+        "`webhook send` (the handler refused), `config get` (not set), "
+        "`sandbox status` (none running)"
+    ),
+    ExitCode.BAD_INPUT: "bad input: usage, client-side validation, HTTP 400",
+    ExitCode.AUTH: "no key, or key rejected (401)",
+    ExitCode.CREDITS: "insufficient credits (402)",
+    ExitCode.NOT_FOUND: "not found (404: job or model)",
+    ExitCode.UNAVAILABLE: (
+        "service unavailable after retries (429/5xx/network), a submit whose outcome is "
+        "unknown, a failed download"
+    ),
+    ExitCode.JOB_FAILED: "a job failed",
+    ExitCode.JOB_CANCELLED: "a job was cancelled",
+    ExitCode.TIMEOUT: "`wait` timed out with a job still running",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); nothing tracked is lost",
+}
 
+# How a followed job's last known status ends the run.
+JOB_STATUS_EXIT: dict[str, ExitCode] = {
+    "succeeded": ExitCode.OK,
+    "failed": ExitCode.JOB_FAILED,
+    "cancelled": ExitCode.JOB_CANCELLED,
+    "queued": ExitCode.TIMEOUT,  # still running when the wait stopped
+    "processing": ExitCode.TIMEOUT,
+}
 
 # When several jobs end differently, a command exits with the first of these that
 # occurred: what a job did outranks how we fared talking about it, which outranks typos.
@@ -54,14 +71,41 @@ SEVERITY = (
     ExitCode.BAD_INPUT,
     ExitCode.ERROR,
 )
+WORST_ORDER_NOTE = (
+    "With several jobs the exit code is the worst outcome, in this order: a failed job, "
+    "a cancelled one, one still running, the service unavailable, an id not found."
+)
 
 
-def worst_exit_code(codes: set[ExitCode]) -> ExitCode:
-    """The exit code for a run whose jobs ended with *codes* (``OK`` when empty)."""
-    codes = codes - {ExitCode.OK}
+def exit_code_for_job(status: str) -> ExitCode:
+    """The exit code of a run that followed a job to *status*."""
+    return JOB_STATUS_EXIT.get(status, ExitCode.ERROR)
+
+
+def exit_code_for_answer(status: int) -> ExitCode:
+    """The exit code for an HTTP *status* answered by someone else's server (a webhook handler)."""
+    if 200 <= status < 300:
+        return ExitCode.OK
+    return ExitCode.UNAVAILABLE if status >= 500 else ExitCode.ERROR
+
+
+def worst_exit_code(codes: Iterable[ExitCode]) -> ExitCode:
+    """The exit code for a run whose parts ended with *codes* (``OK`` when none failed)."""
+    failed = set(codes) - {ExitCode.OK}
     return next(
-        (code for code in SEVERITY if code in codes), ExitCode.ERROR if codes else ExitCode.OK
+        (code for code in SEVERITY if code in failed), ExitCode.ERROR if failed else ExitCode.OK
     )
+
+
+def exit_code_help() -> str:
+    """The exit-code block of ``lumen --help``: the same table as README's (markdown)."""
+    return "**Exit codes**\n\n" + exit_code_table()
+
+
+def exit_code_table() -> str:
+    """README's exit-code table (markdown), made from the same table as ``--help``."""
+    rows = [f"| {int(code)} | {text} |" for code, text in EXIT_CODES.items()]
+    return "\n".join(["| code | meaning |", "|---|---|", *rows])
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -80,6 +124,9 @@ class LumenError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message  # which callers may have added to since it was raised
 
     def to_json(self) -> dict[str, object]:
         """The error as scripts see it under ``--json``."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from lumen_cli.errors import BadInput
+
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (IPv4, IPv6, IPv4-mapped IPv6)."""
@@ -29,6 +31,13 @@ def is_http_url(value: object) -> bool:
     except ValueError:  # e.g. an unbalanced "[" in the host, or a bad port
         return False
     return parts.scheme in ("http", "https") and bool(host)
+
+
+def check_http_url(what: str, value: str, *, hint: str | None = None) -> str:
+    """*value* if it is an http(s) URL; else ``BadInput`` naming *what* (a flag, a field)."""
+    if not is_http_url(value):
+        raise BadInput(f"{what} must be an http(s) URL, got {value!r}", hint=hint)
+    return value
 
 
 def bound_url(address: tuple[object, ...]) -> str:

@@ -9,7 +9,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from lumen_cli.api.client import LumenClient, check_base_url
+from lumen_cli.api.client import LumenClient
+from lumen_cli.config import check_base_url
 from lumen_cli.api.retry import RetryPolicy
 from lumen_cli.clock import FakeClock
 from lumen_cli.errors import (

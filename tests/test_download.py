@@ -28,15 +28,11 @@ from rich.console import Console
 from lumen_cli.api.models import Job
 from lumen_cli.api.retry import RetryPolicy
 from lumen_cli.clock import FakeClock
-from lumen_cli.download import (
-    Downloader,
-    Saved,
-    _PartFile,
-    output_paths,
-    parse_content_range,
-    slugify,
-    url_extension,
-)
+from lumen_cli.download.fetch import Downloader, Saved, parse_content_range
+from lumen_cli.download.names import output_paths, slugify, url_extension
+from lumen_cli.download.part import PartFile
+from lumen_cli.output.progress import DownloadProgress
+from lumen_cli.services.fetch import save_job_files
 from lumen_cli.errors import BadInput, DownloadError
 from lumen_cli.sandbox import SandboxServer
 from lumen_cli.sandbox import server as sandbox_server
@@ -107,7 +103,7 @@ def blob_job(sandbox: SandboxServer, size: int) -> Job:
 
 
 def downloader(clock: FakeClock | None = None, **options: Any) -> Downloader:
-    return Downloader(clock=clock or FakeClock(), progress=False, **options)
+    return Downloader(clock=clock or FakeClock(), **options)
 
 
 # -- names -----------------------------------------------------------------------------
@@ -519,14 +515,15 @@ def test_part_without_its_sidecar_starts_over(
 def test_big_blob_with_progress_on_a_terminal(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_PartFile, "write_behind", 512 << 10)  # exercise the write-behind
+    monkeypatch.setattr(PartFile, "write_behind", 512 << 10)  # exercise the write-behind
     size = 3 << 20
     job = blob_job(sandbox, size)
     sandbox.faults.add("cut", path="/files/blob/", at=1 << 20)
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=100)
-    with Downloader(clock=FakeClock(), progress=True, console=console, chunk_size=256 << 10) as d:
-        saved = d.fetch_job(job, record=None, template=None, base_dir=tmp_path)
+    progress = DownloadProgress(console)
+    with Downloader(clock=FakeClock(), progress=progress, chunk_size=256 << 10) as d:
+        saved = save_job_files(d, job, None, template=None, base_dir=tmp_path)
     expected = blob_bytes(size)
     assert saved == [
         Saved("vblob", job.urls[0], tmp_path / "vblob.bin", size,
@@ -742,7 +739,7 @@ def test_capped_ranges_are_followed_to_the_end(tmp_path: Path) -> None:
 
 
 def test_importing_the_module_stays_cheap() -> None:
-    code = "import sys, lumen_cli.download; print(sorted({'httpx', 'rich'} & set(sys.modules)))"
+    code = "import sys, lumen_cli.download.fetch, lumen_cli.services.fetch; print(sorted({'httpx', 'rich'} & set(sys.modules)))"
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
@@ -756,7 +753,7 @@ def test_without_checksum_a_cut_download_still_resumes_byte_exact(
     job = blob_job(sandbox, size)
     sandbox.faults.add("cut", path="/files/blob/", at=1 << 20)
     with downloader(checksum=False, chunk_size=256 << 10) as d:
-        saved = d.fetch_job(job, record=None, template=None, base_dir=tmp_path)
+        saved = save_job_files(d, job, None, template=None, base_dir=tmp_path)
     assert [(item.bytes, item.sha256) for item in saved] == [(size, None)]
     assert (tmp_path / "vblob.bin").read_bytes() == blob_bytes(size)
 

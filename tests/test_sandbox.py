@@ -28,7 +28,7 @@ from lumen_cli.net import is_loopback
 from lumen_cli.sandbox import SANDBOX_KEY, SandboxConfig, SandboxServer, SandboxStateError
 from lumen_cli.sandbox.files import RangeNotSatisfiable, asset_bytes, blob_bytes, parse_range
 from lumen_cli.sandbox.jobs import ApiError, validate_generation
-from lumen_cli.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from lumen_cli.webhook.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTH = {"Authorization": f"Bearer {SANDBOX_KEY}"}

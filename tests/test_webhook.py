@@ -29,15 +29,17 @@ from hypothesis import strategies as st
 from lumen_cli.context import AppContext
 from lumen_cli.history import History
 from lumen_cli.sandbox import SandboxServer
-from lumen_cli.webhook import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    EventProcessor,
+from lumen_cli.services.events import EventProcessor
+from lumen_cli.webhook.listener import (
     Listener,
     ListenerConfig,
     Rejection,
     body_length,
     check_delivery,
+)
+from lumen_cli.webhook.protocol import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     check_timestamp,
     sample_event,
     sign,

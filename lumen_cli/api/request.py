@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lumen_cli.errors import BadInput
+from lumen_cli.net import check_http_url, is_http_url
 
 MIN_DURATION = 4
 _ASPECT_RATIO = re.compile(r"^[1-9][0-9]*:[1-9][0-9]*$")
@@ -43,16 +44,13 @@ class JobSpec:
 
 def check_media_url(flag: str, value: str) -> str:
     """An image/video input must be an http(s) URL: the API takes no uploads."""
-    parts = urlsplit(value)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        return value
     hint = None
-    if not parts.scheme or Path(value).expanduser().exists():
+    if not is_http_url(value) and (not urlsplit(value).scheme or Path(value).expanduser().exists()):
         hint = (
             "The API takes URLs only, not files: upload the file somewhere it can be fetched "
             "and pass its https:// URL."
         )
-    raise BadInput(f"{flag} must be an http(s) URL, got {value!r}", hint=hint)
+    return check_http_url(flag, value, hint=hint)
 
 
 def _shaped(value: str, shape: re.Pattern[str], what: str, example: str, common: str) -> str:
@@ -103,9 +101,7 @@ def build_body(spec: JobSpec) -> dict[str, Any]:
         body["reference_video_url"] = check_media_url("--ref-video", spec.reference_video_url)
 
     if spec.webhook_url is not None:
-        parts = urlsplit(spec.webhook_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise BadInput(f"--webhook-url must be an http(s) URL, got {spec.webhook_url!r}")
+        check_http_url("--webhook-url", spec.webhook_url)
         if not spec.webhook_secret:
             raise BadInput(
                 "--webhook-url needs a signing secret",

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from lumen_cli.commands.config import read_secret
+from lumen_cli.commands.inputs import read_secret
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.config import mask
-from lumen_cli.context import app_context
+from lumen_cli.context import AppContext, app_context
 from lumen_cli.errors import AUTH_HINT, AuthRejected, BadInput, ExitCode, NoKey, Unavailable
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ def login(
         printf %s "$LUMEN_KEY_FROM_VAULT" | lumen auth login
     """
     state = app_context(ctx)
+    _refuse_sandbox(state, "login")
     key = read_secret("api_key", None, prompt="Paste your Lumen API key (input is hidden)")
     if not key.startswith(KEY_PREFIX):
         raise BadInput(f"that does not look like a Lumen key (they start with {KEY_PREFIX})")
@@ -45,6 +46,7 @@ def login(
         from lumen_cli.api.client import LumenClient
         from lumen_cli.api.retry import RetryPolicy
 
+        # A quick check: a missing network must not hold up saving the key for long.
         quick = RetryPolicy(max_attempts=2, deadline=10.0)
         with LumenClient(state.base_url, key, clock=state.clock, retry=quick) as client:
             try:
@@ -77,10 +79,10 @@ def status(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     key = state.api_key
     if not key:
         raise NoKey()
-    source = "sandbox" if state.sandbox else state.settings.get("api_key").source
+    source = state.settings.get("api_key").source
     accepted = state.client.key_is_accepted()
     report = {
-        "profile": state.profile,
+        "profile": state.settings.profile,
         "source": source,
         "key": mask(key),
         "base_url": state.base_url,
@@ -91,7 +93,7 @@ def status(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     else:
         state.output.fields(
             [
-                ("profile", state.profile),
+                ("profile", state.settings.profile),
                 ("key", f"{mask(key)} (from {source})"),
                 ("api", state.base_url),
                 ("accepted", "yes" if accepted else "no: the API rejected this key (401)"),
@@ -100,7 +102,7 @@ def status(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     if not accepted:
         if not json_output:
             state.output.hint(AUTH_HINT)
-        raise typer.Exit(int(ExitCode.AUTH))
+        raise typer.Exit(ExitCode.AUTH)
 
 
 @app.command("logout")
@@ -112,6 +114,7 @@ def logout(ctx: typer.Context) -> None:
         lumen auth logout
     """
     state = app_context(ctx)
+    _refuse_sandbox(state, "logout")
     profile = state.settings.profile
     had_key = "api_key" in state.settings.profile_table
     state.config_file.update(profile, "api_key", None)
@@ -122,3 +125,13 @@ def logout(ctx: typer.Context) -> None:
     )
     if state.settings.get("api_key").source == "env":
         state.output.warn("LUMEN_API_KEY is still set in this environment")
+
+
+def _refuse_sandbox(state: AppContext, verb: str) -> None:
+    """``--sandbox`` uses its own key: it never reads or writes the real profile's."""
+    if state.sandbox:
+        raise BadInput(
+            f"auth {verb} does not apply to --sandbox: the sandbox needs no key",
+            hint=f"Run `lumen auth {verb}` without --sandbox (and without LUMEN_SANDBOX=1) "
+            "to manage the key for the real API.",
+        )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
+from lumen_cli.commands.inputs import read_secret
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.config import KEYS, lookup_key, mask, parse_value
 from lumen_cli.context import app_context
-from lumen_cli.errors import BadInput, ConfigError, ExitCode
+from lumen_cli.errors import BadInput, ExitCode
 
 app = typer.Typer(
     add_completion=False,
@@ -46,7 +46,7 @@ def get(ctx: typer.Context, key: KeyName) -> None:
     shown = state.settings.describe(key)
     if not shown:
         state.output.info(f"{key} is not set")
-        raise typer.Exit(int(ExitCode.ERROR))
+        raise typer.Exit(ExitCode.ERROR)
     state.output.data(shown)
 
 
@@ -93,10 +93,6 @@ def set_(
     elif value is None:
         raise BadInput(f"config set {spec.name} needs a value")
     parsed = parse_value(spec, value)
-    if spec.name == "base_url":
-        from lumen_cli.api.client import check_base_url
-
-        parsed = check_base_url(str(parsed))
     profile = state.settings.profile
     state.config_file.update(profile, spec.name, parsed)
     shown = mask(str(parsed)) if spec.secret else value
@@ -162,19 +158,3 @@ def path(ctx: typer.Context) -> None:
     """
     state = app_context(ctx)
     state.output.data(str(state.config_file.path))
-
-
-def read_secret(name: str, value: str | None, *, prompt: str | None = None) -> str:
-    """A secret from stdin ('-' or piped) or a hidden prompt: never from argv."""
-    if value not in (None, "-"):
-        raise BadInput(
-            f"{name} is a secret: it is not taken on the command line",
-            hint=f"Leave the value out to be prompted, or pipe it in: … | lumen … {name} -",
-        )
-    if value == "-" or not sys.stdin.isatty():
-        secret = sys.stdin.readline().strip()
-    else:
-        secret = typer.prompt(prompt or name, hide_input=True).strip()
-    if not secret:
-        raise ConfigError(f"no {name} was given")
-    return secret

@@ -11,7 +11,7 @@ import typer
 from lumen_cli import __version__
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.context import AppContext, app_context
-from lumen_cli.errors import ExitCode, LumenError, NoKey
+from lumen_cli.errors import ExitCode, LumenError, NoKey, worst_exit_code
 
 
 @dataclass
@@ -19,7 +19,7 @@ class Check:
     name: str
     ok: bool
     detail: str
-    exit_code: int = 0
+    exit_code: int = ExitCode.OK
 
 
 def _config(state: AppContext) -> str:
@@ -29,7 +29,7 @@ def _config(state: AppContext) -> str:
     state.settings  # noqa: B018 - parses the file; errors become a failed check
     if file.loose_permissions():
         raise LumenError(f"{file.path} is readable by others", hint="chmod 600 it")
-    return f"{file.path} (profile {state.profile})"
+    return f"{file.path} (profile {state.settings.profile})"
 
 
 def _key(state: AppContext) -> str:
@@ -38,8 +38,7 @@ def _key(state: AppContext) -> str:
     key = state.api_key
     if not key:
         raise NoKey()
-    source = "sandbox" if state.sandbox else state.settings.get("api_key").source
-    return f"{mask(key)} from {source}"
+    return f"{mask(key)} from {state.settings.get('api_key').source}"
 
 
 def _api(state: AppContext) -> str:
@@ -83,12 +82,12 @@ def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
             checks.append(Check(name, True, run(state)))
         except LumenError as error:
             detail = error.message + (f" ({error.hint})" if error.hint else "")
-            checks.append(Check(name, False, detail, int(error.exit_code)))
+            checks.append(Check(name, False, detail, error.exit_code))
     if json_output:
         state.output.json([check.__dict__ for check in checks])
     else:
         for check in checks:
             state.output.data(f"{'ok' if check.ok else 'FAIL':<4}  {check.name:<8} {check.detail}")
-    failed = [check for check in checks if not check.ok]
-    if failed:
-        raise typer.Exit(failed[0].exit_code or int(ExitCode.ERROR))
+    code = worst_exit_code(ExitCode(check.exit_code) for check in checks if not check.ok)
+    if code:
+        raise typer.Exit(code)

@@ -8,17 +8,10 @@ import typer
 
 from lumen_cli.commands.options import JsonOutput, OutputTemplate
 from lumen_cli.context import AppContext, app_context
-from lumen_cli.errors import (
-    JobCancelled,
-    JobFailed,
-    JobNotFinished,
-    LumenError,
-    worst_exit_code,
-)
+from lumen_cli.errors import LumenError, worst_exit_code
 
 if TYPE_CHECKING:
-    from lumen_cli.api.models import Job
-    from lumen_cli.download import Saved
+    from lumen_cli.download.fetch import Saved
 
 
 def download(
@@ -93,27 +86,13 @@ def _download_one(
     state: AppContext, job_id: str, *, output: str | None, force: bool, sidecar: bool
 ) -> list[Saved]:
     """Refresh *job_id* (URLs may have expired), check it succeeded, save its files."""
-    from lumen_cli.jobs import check_trackable, download_job, refresh_job
+    from lumen_cli.services.fetch import download_job
+    from lumen_cli.services.jobs import check_trackable, refresh_job, require_success
 
     check_trackable(state, job_id)
     job = refresh_job(state, job_id)
-    _require_success(state, job)
+    require_success(state, job)
     return download_job(state, job, template=output, force=force, sidecar=sidecar)
-
-
-def _require_success(state: AppContext, job: Job) -> None:
-    """Raise the error that says why a job that did not succeed has nothing to download."""
-    reason = job.error or "no reason given"
-    if job.status == "failed":
-        raise JobFailed(f"job {job.id} failed: {reason}")
-    if job.status == "cancelled":
-        raise JobCancelled(f"job {job.id} was cancelled: {reason}")
-    if job.status != "succeeded":
-        prefix = "lumen --sandbox" if state.sandbox else "lumen"
-        raise JobNotFinished(
-            f"job {job.id} is still {job.status}: there is nothing to download yet",
-            hint=f"Wait for it and download it in one go: {prefix} wait {job.id} --download",
-        )
 
 
 def _report(state: AppContext, files: list[Saved]) -> None:

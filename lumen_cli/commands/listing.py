@@ -85,7 +85,7 @@ def list_jobs(
 
     def query() -> list[JobRecord]:
         return history.list(
-            status=status, model=model, since=since_ts, profile=state.profile, limit=limit
+            status=status, model=model, since=since_ts, profile=state.settings.profile, limit=limit
         )
 
     records = query()
@@ -96,7 +96,7 @@ def list_jobs(
     if json_output:
         state.output.json([record.to_json() for record in records])
         return
-    from lumen_cli.output import format_time
+    from lumen_cli.output.jobs import format_time
 
     rows = [
         [
@@ -120,7 +120,7 @@ def list_jobs(
 
 def _refresh(state: AppContext, job_ids: list[str]) -> None:
     from lumen_cli.errors import NotFound
-    from lumen_cli.jobs import refresh_job
+    from lumen_cli.services.jobs import refresh_job
 
     for job_id in job_ids:
         try:

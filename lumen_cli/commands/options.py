@@ -27,3 +27,21 @@ OutputTemplate = Annotated[
         show_default=False,
     ),
 ]
+Timeout = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout", min=0.0, help="Give up after this many seconds (exit 9).", show_default=False
+    ),
+]
+Interval = Annotated[
+    float | None,
+    typer.Option(
+        "--interval",
+        min=0.1,
+        help="Poll every this many seconds (default: adaptive, 2 s growing to 15 s).",
+        show_default=False,
+    ),
+]
+Download = Annotated[
+    bool, typer.Option("--download", help="Download each job as soon as it succeeds.")
+]

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from lumen_cli.context import app_context
+from lumen_cli.errors import ExitCode
 
 app = typer.Typer(
     add_completion=False,
@@ -72,7 +73,7 @@ def stop(ctx: typer.Context) -> None:
 
         lumen sandbox stop
     """
-    from lumen_cli.sandbox.launcher import stop_sandbox
+    from lumen_cli.launcher import stop_sandbox
 
     state = app_context(ctx)
     url = stop_sandbox(state.sandbox_dir)
@@ -89,11 +90,11 @@ def status(ctx: typer.Context) -> None:
 
         lumen sandbox status
     """
-    from lumen_cli.sandbox.launcher import running_sandbox
+    from lumen_cli.launcher import running_sandbox
 
     state = app_context(ctx)
     url = running_sandbox(state.sandbox_dir)
     if url is None:
         state.output.info("no background sandbox is running")
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.ERROR)
     state.output.data(url)

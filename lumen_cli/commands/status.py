@@ -6,7 +6,6 @@ import typer
 
 from lumen_cli.commands.options import JobId, JsonOutput
 from lumen_cli.context import app_context
-from lumen_cli.output import job_fields
 
 
 def status(ctx: typer.Context, job_id: JobId, json_output: JsonOutput = False) -> None:
@@ -18,7 +17,8 @@ def status(ctx: typer.Context, job_id: JobId, json_output: JsonOutput = False) -
 
         lumen status v1a2b3c4d5 --json | jq -r .status
     """
-    from lumen_cli.jobs import check_trackable, refresh_job
+    from lumen_cli.output.jobs import job_fields
+    from lumen_cli.services.jobs import check_trackable, refresh_job
 
     state = app_context(ctx, json_output=json_output)
     check_trackable(state, job_id)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from lumen_cli.commands.options import JsonOutput, OutputTemplate, Quiet
-from lumen_cli.commands.wait import Download, Interval, Timeout
+from lumen_cli.commands.inputs import read_prompt
+from lumen_cli.commands.options import (
+    Download,
+    Interval,
+    JsonOutput,
+    OutputTemplate,
+    Quiet,
+    Timeout,
+)
 from lumen_cli.context import app_context
 from lumen_cli.errors import BadInput
 
@@ -150,7 +156,7 @@ def submit(
     if curl and not dry_run:
         raise BadInput("--curl goes with --dry-run")
     spec = JobSpec(
-        prompt=_read_prompt(prompt),
+        prompt=read_prompt(prompt),
         model=settings.value("model", model),
         resolution=settings.value("resolution", resolution),
         aspect_ratio=settings.value("aspect_ratio", aspect_ratio),
@@ -175,7 +181,7 @@ def submit(
         out.info(f"dry run: {mode}, nothing was sent")
         return
 
-    from lumen_cli.jobs import submit_job
+    from lumen_cli.services.submit import submit_job
 
     job = submit_job(state, body)
     follow_up = wait or download or output is not None
@@ -191,24 +197,13 @@ def submit(
         if not follow_up:
             out.hint(f"Follow it with: lumen{' --sandbox' if state.sandbox else ''} wait {job.id}")
     if follow_up:
-        from lumen_cli.commands.wait import follow
+        from lumen_cli.services.follow import follow_and_report
 
-        code = follow(
+        code = follow_and_report(
             state, [job.id], timeout=timeout, interval=interval,
             download=download or output is not None, output=output, single=True,
         )  # fmt: skip
         raise typer.Exit(code)
-
-
-def _read_prompt(prompt: str) -> str:
-    if prompt != "-":
-        return prompt
-    if sys.stdin.isatty():
-        raise BadInput(
-            "'-' reads the prompt from stdin, but stdin is a terminal",
-            hint='Pipe a prompt in: echo "a cat" | lumen submit -',
-        )
-    return sys.stdin.read()
 
 
 def _json_text(document: Any) -> str:

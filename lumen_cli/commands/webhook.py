@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lumen_cli.commands.inputs import read_bytes
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.context import app_context
-from lumen_cli.errors import BadInput, ExitCode
+from lumen_cli.errors import BadInput, ExitCode, exit_code_for_answer
+from lumen_cli.net import check_http_url
 
 if TYPE_CHECKING:
     from lumen_cli.context import AppContext
-    from lumen_cli.webhook import EventProcessor, Listener
 
 app = typer.Typer(
     add_completion=False,
@@ -62,20 +61,6 @@ def _secret(state: AppContext, flag: str | None) -> str:
     except UnicodeEncodeError:
         raise BadInput("the webhook secret is not valid UTF-8", hint=NO_SIGNING_KEY_HINT) from None
     return str(value)
-
-
-def _check_url(flag: str, value: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BadInput(f"{flag} must be an http(s) URL, got {value!r}")
-    return value
-
-
-# --------------------------------------------------------------------------------------------
-# listen
-# --------------------------------------------------------------------------------------------
 
 
 @app.command("listen")
@@ -170,16 +155,18 @@ def listen(
 
         lumen webhook listen --forward-to http://127.0.0.1:3000/lumen --json
     """
+    from lumen_cli.download.names import check_template
     from lumen_cli.net import is_loopback
-    from lumen_cli.webhook import EventProcessor, Listener, ListenerConfig
+    from lumen_cli.services.events import EventProcessor
+    from lumen_cli.webhook.listener import Listener, ListenerConfig, serve_until_stopped
 
     state = app_context(ctx, json_output=json_output)
     out = state.output
     signing_secret = _secret(state, secret)
     if forward_to is not None:
-        _check_url("--forward-to", forward_to)
+        check_http_url("--forward-to", forward_to)
     if output is not None:
-        _check_template(output)
+        check_template(output)
     processor = EventProcessor(
         state,
         exec_command=exec_command or None,
@@ -219,57 +206,7 @@ def listen(
     )
     out.info(f"secret from {origin}; {check}")
     out.info(f"each event: {', '.join(actions)}. Ctrl-C stops.")
-    _serve(state, listener, processor)
-
-
-def _check_template(template: str) -> None:
-    """Refuse a bad -o now rather than on every event (raises ``BadInput``)."""
-    from lumen_cli.download import output_paths
-
-    output_paths(
-        template, job_id="v0", count=1, model=None, prompt=None, created=None, base_dir=Path.cwd()
-    )
-
-
-def _serve(state: AppContext, listener: Listener, processor: EventProcessor) -> None:
-    """Block until Ctrl-C or SIGTERM; then drain, or abandon on a second Ctrl-C."""
-    import signal
-    import threading
-
-    out = state.output
-    stop = threading.Event()
-    previous = None
-    # A service manager stops us with SIGTERM: treat it like Ctrl-C so queued events finish.
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    try:
-        try:
-            while not stop.wait(0.5):  # a timeout, so Ctrl-C gets through on Windows too
-                pass
-        except KeyboardInterrupt:
-            pass
-        try:
-            listener.stop_accepting()
-            pending = listener.pending
-            if pending:
-                out.info(
-                    f"\nfinishing {pending} received event(s) first; Ctrl-C again abandons them"
-                )
-            listener.stop(drain=True)
-        except KeyboardInterrupt:
-            unfinished = listener.pending
-            listener.stop(drain=False)
-            out.warn(f"abandoned {unfinished} unfinished event(s) ({listener.stats.summary()})")
-            raise
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    out.info(f"\nstopped: {listener.stats.summary()}")
-
-
-# --------------------------------------------------------------------------------------------
-# verify
-# --------------------------------------------------------------------------------------------
+    serve_until_stopped(listener, info=out.info, warn=out.warn)
 
 
 @app.command("verify")
@@ -305,12 +242,12 @@ def verify(
 
         curl -s … | LUMEN_WEBHOOK_SECRET=… lumen webhook verify -s "$SIG" --json
     """
-    from lumen_cli.webhook import SIGNATURE_HEADER
-    from lumen_cli.webhook import verify as check
+    from lumen_cli.webhook.protocol import SIGNATURE_HEADER
+    from lumen_cli.webhook.protocol import verify as check
 
     state = app_context(ctx, json_output=json_output)
     signing_secret = _secret(state, secret)
-    body = _read_body(file)
+    body = read_bytes(file)
     # A header pasted whole ("X-Lumen-Signature: sha256=…") means the same thing.
     value = signature.strip()
     if value.lower().startswith(SIGNATURE_HEADER.lower() + ":"):
@@ -326,26 +263,7 @@ def verify(
                 "Check the secret, and that the body is byte-for-byte what was received "
                 "(an editor or `echo` adds a newline; a JSON tool re-formats it)."
             )
-        raise typer.Exit(int(ExitCode.ERROR))
-
-
-def _read_body(file: str | None) -> bytes:
-    if file is None or file == "-":
-        if sys.stdin.isatty():
-            raise BadInput(
-                "the body is read from stdin, but stdin is a terminal",
-                hint="Pass the file that holds the raw body, or pipe it in.",
-            )
-        return sys.stdin.buffer.read()
-    try:
-        return Path(file).read_bytes()
-    except OSError as exc:
-        raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
-
-
-# --------------------------------------------------------------------------------------------
-# send
-# --------------------------------------------------------------------------------------------
+        raise typer.Exit(ExitCode.ERROR)
 
 
 @app.command("send")
@@ -397,20 +315,22 @@ def send(
     """
     import time
 
-    from lumen_cli.webhook import sample_event, send_test_delivery
+    from lumen_cli.webhook.protocol import sample_event
+    from lumen_cli.webhook.sender import Sender
 
     state = app_context(ctx, json_output=json_output)
     out = state.output
     signing_secret = _secret(state, secret)
-    _check_url("URL", url)
+    check_http_url("URL", url)
     if video_url is not None:
-        _check_url("--video-url", video_url)
+        check_http_url("--video-url", video_url)
     if not job_id.strip():
         raise BadInput("--id must not be empty")
     body = sample_event(job_id, status.value, video_url)
     out.info(f"sending a signed {status.value} event for {job_id} to {url}")
     sent_at = int(time.time()) if timestamp is None else timestamp
-    result = send_test_delivery(url, signing_secret, body, timestamp=sent_at)
+    with Sender() as sender:
+        result = sender.send_signed(url, signing_secret, body, timestamp=sent_at)
     shown = result.body[:BODY_SHOWN]
     if json_output:
         out.json(
@@ -421,7 +341,7 @@ def send(
                 "reason": result.reason,
                 "body": shown,
                 "truncated": len(result.body) > BODY_SHOWN,
-                "ok": 200 <= result.status < 300,
+                "ok": result.ok,
             }
         )
     else:
@@ -430,12 +350,10 @@ def send(
             out.data(shown.rstrip("\n"))
         if len(result.body) > BODY_SHOWN:
             out.info(f"(answer truncated: {len(result.body) - BODY_SHOWN} more characters)")
-    if 200 <= result.status < 300:
-        return
-    if result.status >= 500:
-        raise typer.Exit(int(ExitCode.UNAVAILABLE))
-    if result.status == 401 and not json_output:
-        out.hint("401: the handler rejected the signature; is its secret the same as --secret?")
-    elif 300 <= result.status < 400 and not json_output:
-        out.hint("A redirect: webhooks are not redirected; give the final URL.")
-    raise typer.Exit(int(ExitCode.ERROR))
+    code = exit_code_for_answer(result.status)
+    if code and not json_output:
+        if result.status == 401:
+            out.hint("401: the handler rejected the signature; is its secret the same as --secret?")
+        elif 300 <= result.status < 400:
+            out.hint("A redirect: webhooks are not redirected; give the final URL.")
+    raise typer.Exit(code)

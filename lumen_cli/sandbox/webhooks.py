@@ -160,7 +160,7 @@ def _post_webhook(delivery: _Delivery, timeout: float) -> tuple[int | None, str 
     import urllib.error
     import urllib.request
 
-    from lumen_cli.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+    from lumen_cli.webhook.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
     request = urllib.request.Request(  # noqa: S310 - the URL was checked to be http(s) on submit
         delivery.url,

@@ -1,21 +1,16 @@
-"""Webhook signatures, exactly as the vendor's page defines them, and the listener.
+"""``lumen webhook listen``: receive deliveries, accept only signed, fresh, unseen job events.
 
-Signature = ``"sha256=" + hex(HMAC-SHA256(secret, raw_body))``, sent in ``X-Lumen-Signature``.
-Always verify the raw bytes received: re-serialising JSON changes them.
-
-The listener (``lumen webhook listen``) is three small parts:
+Three small parts:
 
 * policy functions that tests call directly: :func:`body_length` (413/411 before any byte of
-  the body is read), :func:`check_timestamp` and :func:`check_delivery` (401 / 400);
-* :class:`Listener`: a stdlib ``ThreadingHTTPServer`` whose request threads only verify,
-  de-duplicate and enqueue, answering at once; one worker thread then hands each accepted
-  event, in order, to an :class:`EventHandler`;
-* :class:`EventProcessor`: the handler the CLI uses (history, ``--download``, a line on
-  stdout, ``--forward-to``, ``--exec``).
+  the body is read), :func:`check_delivery` (401 / 400);
+* :class:`Listener`: an HTTP server whose request threads only verify, de-duplicate and
+  enqueue, answering at once; one worker thread then hands each accepted event, in order, to
+  an :class:`EventHandler` (the CLI's is ``services.events.EventProcessor``);
+* :func:`serve_until_stopped`: the foreground loop of ``listen``, with Ctrl-C and SIGTERM.
 
-One worker thread, not one per request, because the history's SQLite connection belongs to the
-thread that opened it, because events should be handled in the order they came, and because
-``--exec`` must run once per event, never twice at once for the same job.
+One worker thread, not one per request, because events should be handled in the order they
+came, and because ``--exec`` must run once per event, never twice at once for the same job.
 
 ``X-Lumen-Timestamp`` is not covered by the signature, so a captured delivery can be replayed
 with a fresh timestamp. Replays are harmless because processing is idempotent: an ``(id,
@@ -24,86 +19,33 @@ otherwise ignored. The seen set lives in memory only (the history cannot tell "t
 --exec for this" from "``lumen wait`` saw it finish"), so a *restarted* listener may run
 ``--exec`` again for a redelivery: keep ``--exec`` commands idempotent (key them on
 ``LUMEN_JOB_ID``).
-
-Importing this module stays cheap: ``http.server``, ``httpx`` and ``subprocess`` are imported
-only by the code paths that need them, because ``webhook verify`` and the sandbox import it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import hmac
 import json
-import os
-import re
 import sys
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    import subprocess
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    import httpx
-
-    from lumen_cli.api.models import Job
-    from lumen_cli.context import AppContext
-
-SIGNATURE_HEADER = "X-Lumen-Signature"
-TIMESTAMP_HEADER = "X-Lumen-Timestamp"
-_PREFIX = "sha256="
-_ASCII_SPACE = " \t\r\n\x0b\x0c"  # what bytes.strip() removes
+from lumen_cli.api.models import Job
+from lumen_cli.errors import BadResponse
+from lumen_cli.serving import BackgroundHTTPServer
+from lumen_cli.webhook.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_timestamp, verify
 
 MAX_BODY = 1 << 20  # a job event is a few hundred bytes; 1 MiB leaves room for many URLs
 DEFAULT_TOLERANCE = 300  # seconds a delivery's timestamp may be off from our clock
 DEFAULT_PORT = 8787
 SOCKET_TIMEOUT = 10.0  # seconds a silent client may hold its (own) handler thread
 BODY_DEADLINE = 30.0  # seconds to receive a whole body, however it is trickled
-FORWARD_TIMEOUT = 10.0
-DEFAULT_EXEC_TIMEOUT = 300.0
 SEEN_LIMIT = 100_000  # (id, status) pairs remembered for de-duplication
-_TIMESTAMP = re.compile(r"[0-9]{1,15}")  # ASCII digits only: "²".isdigit() is True
 # The headers a forwarded delivery keeps, so the local app can verify it itself.
 FORWARDED_HEADERS = ("Content-Type", SIGNATURE_HEADER, TIMESTAMP_HEADER)
-# The listener's own secret is not passed on to --exec: it has no use for it.
-_EXEC_ENV_DROPPED = ("LUMEN_WEBHOOK_SECRET",)
-
-
-def sign(secret: str, body: bytes) -> str:
-    """Return the ``X-Lumen-Signature`` header value for *body*."""
-    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return _PREFIX + digest
-
-
-def verify(secret: str, body: bytes, signature_header: str | bytes | None) -> bool:
-    """True only when *signature_header* is the exact signature of *body*.
-
-    Never raises: a missing, non-ASCII, truncated or malformed header is simply invalid.
-    The comparison is over bytes and takes constant time.
-    """
-    if not signature_header or not secret:
-        return False
-    try:
-        # Only ASCII whitespace is trimmed (as HTTP does): str.strip() would also drop
-        # U+00A0 and friends, and then a header that is not the signature would pass.
-        if isinstance(signature_header, str):
-            received = signature_header.strip(_ASCII_SPACE).encode("ascii")
-        else:
-            received = signature_header.strip()
-        expected = sign(secret, body).encode("ascii")
-    except UnicodeEncodeError:  # a non-ASCII header, or a secret with lone surrogates
-        return False
-    return hmac.compare_digest(expected, received)
-
-
-# --------------------------------------------------------------------------------------------
-# Policy: small pure functions, one decision each
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -112,32 +54,6 @@ class Rejection:
 
     status: int
     reason: str
-
-
-def check_timestamp(header: str | bytes | None, now: float, tolerance: float) -> str | None:
-    """The reason *header* (``X-Lumen-Timestamp``) is unacceptable at *now*, or None if it is fine.
-
-    A tolerance of 0 (or less) switches the check off. Otherwise the header must be a Unix time
-    in whole seconds, no more than *tolerance* seconds before or after *now*.
-    """
-    if tolerance <= 0:
-        return None
-    if isinstance(header, bytes):
-        try:
-            header = header.decode("ascii")
-        except UnicodeDecodeError:
-            return f"{TIMESTAMP_HEADER} is not an integer"
-    if header is None or not header.strip():
-        return f"{TIMESTAMP_HEADER} is missing"
-    text = header.strip()
-    if not _TIMESTAMP.fullmatch(text):
-        return f"{TIMESTAMP_HEADER} is not an integer"
-    skew = now - int(text)
-    if skew > tolerance:
-        return f"{TIMESTAMP_HEADER} is {skew:.0f} s old (tolerance {tolerance:g} s)"
-    if -skew > tolerance:
-        return f"{TIMESTAMP_HEADER} is {-skew:.0f} s in the future (tolerance {tolerance:g} s)"
-    return None
 
 
 def body_length(
@@ -167,9 +83,6 @@ def body_length(
 
 def parse_event(body: bytes) -> Job | Rejection:
     """The job a (verified) body describes, validated like an API answer; else a 400."""
-    from lumen_cli.api.models import Job
-    from lumen_cli.errors import BadResponse
-
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested a million deep
@@ -225,58 +138,6 @@ class SeenEvents:
             if len(self._seen) > self._limit:
                 self._seen.popitem(last=False)
             return True
-
-
-def sample_event(job_id: str, status: str, video_url: str | None = None) -> bytes:
-    """A job event body shaped like the API's, for ``lumen webhook send``."""
-    payload: dict[str, Any] = {"id": job_id, "status": status}
-    if status == "succeeded":
-        payload["data"] = [{"url": video_url or f"https://video.example/{job_id}.mp4"}]
-    elif status in ("failed", "cancelled"):
-        payload["error"] = {"message": f"test delivery: generation {status}"}
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What a handler answered to a test delivery."""
-
-    status: int
-    reason: str
-    body: str
-
-
-def send_test_delivery(
-    url: str, secret: str, body: bytes, *, timestamp: int, timeout: float = FORWARD_TIMEOUT
-) -> SendResult:
-    """POST *body*, signed as the API signs it, to *url* once; redirects are not followed.
-
-    Raises ``Unavailable`` when the handler cannot be reached at all.
-    """
-    import httpx
-
-    from lumen_cli.errors import Unavailable
-
-    headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(secret, body),
-        TIMESTAMP_HEADER: str(timestamp),
-    }
-    try:
-        response = httpx.post(
-            url, content=body, headers=headers, timeout=timeout, follow_redirects=False
-        )
-    except httpx.HTTPError as exc:
-        raise Unavailable(
-            f"could not deliver to {url}: {str(exc) or type(exc).__name__}",
-            hint="Is the handler running and listening on that address?",
-        ) from None
-    return SendResult(response.status_code, response.reason_phrase, response.text)
-
-
-# --------------------------------------------------------------------------------------------
-# The listener
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -368,7 +229,7 @@ class Listener:
         self._queue: deque[Event | None] = deque()  # None: the worker should exit
         self._pending = 0  # events enqueued and not yet handled
         self._stopping = False
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: BackgroundHTTPServer | None = None
         self._worker: threading.Thread | None = None
         self._worker_done = threading.Event()
 
@@ -381,12 +242,7 @@ class Listener:
         self._httpd = _make_server(self)
         self._worker = threading.Thread(target=self._work, name="lumen-webhook-worker", daemon=True)
         self._worker.start()
-        threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},  # how long stop() waits for the serve loop
-            name="lumen-webhook-http",
-            daemon=True,
-        ).start()
+        self._httpd.start()
         return self
 
     def stop_accepting(self) -> None:
@@ -401,8 +257,7 @@ class Listener:
                 self._lock.notify_all()
         httpd = self._httpd
         if httpd is not None:
-            httpd.shutdown()  # waits for serve_forever to return; harmless to repeat
-            httpd.server_close()
+            httpd.stop()
             self._httpd = None
 
     def stop(self, *, drain: bool = True) -> bool:
@@ -437,9 +292,7 @@ class Listener:
         """``http://HOST:PORT`` with the port actually bound."""
         if self._httpd is None:
             raise RuntimeError("the listener is not running")
-        from lumen_cli.net import bound_url
-
-        return bound_url(self._httpd.server_address)
+        return self._httpd.url
 
     @property
     def pending(self) -> int:
@@ -498,6 +351,10 @@ class Listener:
 
     def reject_method(self, request: BaseHTTPRequestHandler) -> None:
         self._reject(request, Rejection(405, f"{request.command} is not allowed; POST only"))
+
+    def report_error(self, peer: str, exc: BaseException | None) -> None:
+        """A request failed in a way the handler did not answer (called by the server)."""
+        self._log(f"error: a request from {peer} failed: {exc!r}")
 
     def _reject(self, request: BaseHTTPRequestHandler, rejection: Rejection) -> None:
         with self._lock:
@@ -605,11 +462,8 @@ def _answer(
     request.close_connection = True
 
 
-def _make_server(listener: Listener) -> ThreadingHTTPServer:
+def _make_server(listener: Listener) -> BackgroundHTTPServer:
     """The HTTP server bound to the listener's address, with its request handler class."""
-    import socket
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     config = listener.config
 
     class Handler(BaseHTTPRequestHandler):
@@ -632,192 +486,45 @@ def _make_server(listener: Listener) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the listener reports what matters itself
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
+    class Server(BackgroundHTTPServer):
         block_on_close = False  # a stalled client must not hold up stop()
-        address_family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
 
         def handle_error(self, request: Any, client_address: Any) -> None:
-            exc = sys.exc_info()[1]
-            listener._log(f"error: a request from {client_address[0]} failed: {exc!r}")
+            listener.report_error(client_address[0], sys.exc_info()[1])
 
-    return Server((config.host.strip("[]"), config.port), Handler)
-
-
-# --------------------------------------------------------------------------------------------
-# What the CLI does with each event
-# --------------------------------------------------------------------------------------------
+    return Server(config.host, config.port, Handler, name="lumen-webhook-http")
 
 
-class StepFailed(Exception):
-    """A step of event processing went wrong in a way its message explains in full."""
-
-
-@dataclass
-class EventProcessor:
-    """The CLI's handler: history, ``--download``, a line on stdout, ``--forward-to``, ``--exec``.
-
-    Steps run in that order, so that the line appears (and ``--exec`` runs) once the video is
-    saved; each step's failure is reported on stderr and does not skip the others.
-    """
-
-    state: AppContext
-    exec_command: str | None = None
-    exec_timeout: float = DEFAULT_EXEC_TIMEOUT
-    forward_to: str | None = None
-    download: bool = False
-    output_template: str | None = None
-    json_output: bool = False
-    _http: httpx.Client | None = field(default=None, init=False, repr=False)
-    _running: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _base_url: str | None = field(default=None, init=False, repr=False)
-
-    def handle(self, event: Event) -> None:
-        job = event.job
-        self._step("updating the history", job, lambda: self._record(job))
-        if self.download and job.status == "succeeded":
-            self._step("downloading", job, lambda: self._download(job))
-        if self.json_output:
-            self.state.output.json_line(job.raw)
-        else:
-            detail = " ".join(job.urls) or job.error or ""
-            self.state.output.data(f"{job.id}\t{job.status}\t{detail}".rstrip("\t"))
-        if self.forward_to:
-            self._step("forwarding", job, lambda: self._forward(event))
-        if self.exec_command:
-            self._step("running --exec", job, lambda: self._exec(event))
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-
-    def abort(self) -> None:
-        process = self._running
-        if process is not None:
-            _kill(process)
-
-    # -- steps --------------------------------------------------------------------------------
-
-    def _step(self, what: str, job: Job, action: Callable[[], None]) -> None:
-        from lumen_cli.errors import LumenError
-
-        try:
-            action()
-        except LumenError as exc:
-            self.state.output.warn(f"{job.id}: {what} failed: {exc.message}")
-        except StepFailed as exc:
-            self.state.output.warn(f"{job.id}: {what} failed: {exc}")
-        except Exception as exc:  # a bug or an OS error: say what it was, keep serving
-            self.state.output.warn(f"{job.id}: {what} failed: {type(exc).__name__}: {exc}")
-
-    def _record(self, job: Job) -> None:
-        self.state.history.update_from_api(
-            job, profile=self.state.profile, base_url=self._history_base_url()
-        )
-
-    def _history_base_url(self) -> str:
-        """The API base URL recorded with jobs the history did not know yet.
-
-        Never ``state.base_url``: in sandbox mode that would start a sandbox just to name it.
-        """
-        if self._base_url is None:
-            if self.state.sandbox:
-                from lumen_cli.sandbox.launcher import running_sandbox
-
-                self._base_url = (
-                    os.environ.get("LUMEN_SANDBOX_URL")
-                    or running_sandbox(self.state.sandbox_dir)
-                    or "sandbox"
-                )
-            else:
-                self._base_url = str(self.state.settings.value("base_url"))
-        return self._base_url
-
-    def _download(self, job: Job) -> None:
-        from lumen_cli.jobs import download_job
-
-        for saved in download_job(self.state, job, template=self.output_template):
-            self.state.output.info(f"{job.id}: saved {saved.path}")
-
-    def _forward(self, event: Event) -> None:
-        import httpx
-
-        assert self.forward_to is not None
-        if self._http is None:
-            self._http = httpx.Client(timeout=FORWARD_TIMEOUT, follow_redirects=False)
-        try:
-            response = self._http.post(
-                self.forward_to, content=event.body, headers=dict(event.headers)
-            )
-        except httpx.HTTPError as exc:
-            raise StepFailed(f"{self.forward_to}: {str(exc) or type(exc).__name__}") from None
-        if not response.is_success:
-            self.state.output.warn(
-                f"{event.job.id}: {self.forward_to} answered {response.status_code} "
-                f"{response.reason_phrase} (not retried)"
-            )
-
-    def _exec(self, event: Event) -> None:
-        """Run the command through the shell: raw body on stdin, job id and status in env.
-
-        Its stdout goes to our stderr, so that our stdout stays data only (``--json``).
-        It runs in its own session: a Ctrl-C meant for the listener lets it finish, and a
-        timeout kills its whole process group, not just the shell.
-        """
-        import subprocess
-
-        assert self.exec_command is not None
-        env = {k: v for k, v in os.environ.items() if k not in _EXEC_ENV_DROPPED}
-        env["LUMEN_JOB_ID"] = event.job.id
-        env["LUMEN_JOB_STATUS"] = event.job.status
-        target = _stderr_fd()
-        sink: int = target if target is not None else subprocess.PIPE
-        # The user's own command line, run through their shell as they would run it.
-        process = subprocess.Popen(  # noqa: S602
-            self.exec_command,
-            shell=True,
-            stdin=subprocess.PIPE,
-            stdout=sink,
-            stderr=sink,
-            env=env,
-            start_new_session=os.name == "posix",
-        )
-        self._running = process
-        try:
-            out, err = process.communicate(event.body, timeout=self.exec_timeout)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            process.communicate()
-            raise StepFailed(f"killed after {self.exec_timeout:g} s (--exec-timeout)") from None
-        finally:
-            self._running = None
-        for text in (out, err):
-            if text:
-                sys.stderr.write(text.decode("utf-8", "replace"))
-                sys.stderr.flush()
-        code = process.returncode
-        if code < 0:
-            raise StepFailed(f"the command was killed by signal {-code}")
-        if code != 0:
-            raise StepFailed(f"the command exited {code}")
-
-
-def _stderr_fd() -> int | None:
-    """Our stderr's file descriptor, when it has one (test runners swap in string buffers)."""
-    try:
-        sys.stderr.flush()
-        return sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    """Kill *process* and, on POSIX, everything it started (it leads its own session)."""
+def serve_until_stopped(
+    listener: Listener, *, info: Callable[[str], None], warn: Callable[[str], None]
+) -> None:
+    """Block until Ctrl-C or SIGTERM; then drain the events received, or abandon them on a
+    second Ctrl-C (which then propagates). *info* and *warn* tell people each step."""
     import signal
 
-    with contextlib.suppress(OSError):
-        if os.name == "posix":
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
+    stop = threading.Event()
+    previous = None
+    # A service manager stops us with SIGTERM: treat it like Ctrl-C so queued events finish.
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        try:
+            while not stop.wait(0.5):  # a timeout, so Ctrl-C gets through on Windows too
+                pass
+        except KeyboardInterrupt:
+            pass
+        try:
+            listener.stop_accepting()
+            pending = listener.pending
+            if pending:
+                info(f"\nfinishing {pending} received event(s) first; Ctrl-C again abandons them")
+            listener.stop(drain=True)
+        except KeyboardInterrupt:
+            unfinished = listener.pending
+            listener.stop(drain=False)
+            warn(f"abandoned {unfinished} unfinished event(s) ({listener.stats.summary()})")
+            raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    info(f"\nstopped: {listener.stats.summary()}")

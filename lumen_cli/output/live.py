@@ -1,0 +1,111 @@
+"""The live view of jobs being followed (``wait``, ``submit --wait``), on stderr."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.spinner import Spinner
+
+    from lumen_cli.api.models import Job
+    from lumen_cli.output import Output
+
+STATUS_MARK = {"succeeded": "✓", "failed": "✗", "cancelled": "-"}
+STATUS_STYLE = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}
+
+
+class WaitDisplay:
+    """What people see while jobs are followed.
+
+    On a terminal: a calm live table (four refreshes a second, the busiest rows first,
+    a one-line tally) that ends with a summary. Elsewhere: one line per state change.
+    """
+
+    MAX_ROWS = 15
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.jobs: dict[str, Job] = {}
+        self.ended_at: dict[str, float] = {}  # elapsed stops counting when a job ends
+        # One spinner per job, kept: a spinner's frame follows the time since its first
+        # render, so a new one on every refresh would never turn.
+        self._spinners: dict[str, Spinner] = {}
+        self._live: Any = None
+
+    def __enter__(self) -> WaitDisplay:
+        if self.output.live:
+            from rich.live import Live
+
+            self._live = Live(
+                get_renderable=self.render,
+                console=self.output.console(),
+                refresh_per_second=4,
+                transient=False,
+            )
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def update(self, job: Job, previous: str | None) -> None:
+        self.jobs[job.id] = job
+        if job.terminal:
+            self.ended_at.setdefault(job.id, time.time())
+        if self._live is None:
+            change = f"{previous} -> {job.status}" if previous else job.status
+            detail = f": {job.error}" if job.error else ""
+            self.output.info(f"{job.id}  {change}{detail}")
+
+    def note(self, job_id: str, text: str) -> None:
+        """A line about one job (e.g. where it was saved)."""
+        if self._live is not None:
+            self._live.console.print(f"{job_id}  {text}", highlight=False, markup=False)
+        else:
+            self.output.info(f"{job_id}  {text}")
+
+    def tally(self) -> str:
+        counts: dict[str, int] = {}
+        for job in self.jobs.values():
+            counts[job.status] = counts.get(job.status, 0) + 1
+        return ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+
+    def render(self) -> Any:
+        """The table as it stands now (what the live view redraws)."""
+        from rich.console import Group
+        from rich.spinner import Spinner
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        table.add_column("", width=1)
+        table.add_column("ID", no_wrap=True)
+        table.add_column("STATUS", no_wrap=True)
+        table.add_column("ELAPSED", justify="right", no_wrap=True)
+        running = [job for job in self.jobs.values() if not job.terminal]
+        finished = [job for job in self.jobs.values() if job.terminal]
+        now = time.time()
+        for job in (running + finished)[: self.MAX_ROWS]:
+            marker: Any
+            if job.terminal:
+                marker = Text(STATUS_MARK[job.status])
+            else:
+                marker = self._spinners.setdefault(job.id, Spinner("dots"))
+            end = self.ended_at.get(job.id, now)
+            elapsed = format_duration(end - job.created) if job.created else ""
+            table.add_row(
+                marker, job.id, Text(job.status, style=STATUS_STYLE.get(job.status, "")), elapsed
+            )
+        hidden = len(self.jobs) - self.MAX_ROWS
+        footer = Text(self.tally() + (f"  (+{hidden} more)" if hidden > 0 else ""), style="dim")
+        return Group(table, footer)
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m07s``."""
+    seconds = max(0, int(seconds))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

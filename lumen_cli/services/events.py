@@ -1,0 +1,173 @@
+"""What the CLI does with each accepted webhook event: history, ``--download``, a line on
+stdout, ``--forward-to``, ``--exec``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lumen_cli.errors import LumenError
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from lumen_cli.api.models import Job
+    from lumen_cli.services import Runtime
+    from lumen_cli.webhook.listener import Event
+    from lumen_cli.webhook.sender import Sender
+
+DEFAULT_EXEC_TIMEOUT = 300.0
+# The listener's own secret is not passed on to --exec: it has no use for it.
+EXEC_ENV_DROPPED = ("LUMEN_WEBHOOK_SECRET",)
+
+
+class StepFailed(Exception):
+    """A step of event processing went wrong in a way its message explains in full."""
+
+
+@dataclass
+class EventProcessor:
+    """The CLI's handler: history, ``--download``, a line on stdout, ``--forward-to``, ``--exec``.
+
+    Steps run in that order, so that the line appears (and ``--exec`` runs) once the video is
+    saved; each step's failure is reported on stderr and does not skip the others.
+    """
+
+    rt: Runtime
+    exec_command: str | None = None
+    exec_timeout: float = DEFAULT_EXEC_TIMEOUT
+    forward_to: str | None = None
+    download: bool = False
+    output_template: str | None = None
+    json_output: bool = False
+    _sender: Sender | None = field(default=None, init=False, repr=False)
+    _running: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def handle(self, event: Event) -> None:
+        job = event.job
+        self._step("updating the history", job, lambda: self._record(job))
+        if self.download and job.status == "succeeded":
+            self._step("downloading", job, lambda: self._download(job))
+        if self.json_output:
+            self.rt.output.json_line(job.raw)
+        else:
+            detail = " ".join(job.urls) or job.error or ""
+            self.rt.output.data(f"{job.id}\t{job.status}\t{detail}".rstrip("\t"))
+        if self.forward_to:
+            self._step("forwarding", job, lambda: self._forward(event))
+        if self.exec_command:
+            self._step("running --exec", job, lambda: self._exec(event))
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+
+    def abort(self) -> None:
+        process = self._running
+        if process is not None:
+            _kill(process)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _step(self, what: str, job: Job, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except LumenError as exc:
+            self.rt.output.warn(f"{job.id}: {what} failed: {exc.message}")
+        except StepFailed as exc:
+            self.rt.output.warn(f"{job.id}: {what} failed: {exc}")
+        except Exception as exc:  # a bug or an OS error: say what it was, keep serving
+            self.rt.output.warn(f"{job.id}: {what} failed: {type(exc).__name__}: {exc}")
+
+    def _record(self, job: Job) -> None:
+        self.rt.history.update_from_api(
+            job, profile=self.rt.settings.profile, base_url=self.rt.history_base_url
+        )
+
+    def _download(self, job: Job) -> None:
+        from lumen_cli.services.fetch import download_job
+
+        for saved in download_job(self.rt, job, template=self.output_template):
+            self.rt.output.info(f"{job.id}: saved {saved.path}")
+
+    def _forward(self, event: Event) -> None:
+        from lumen_cli.webhook.sender import Sender
+
+        assert self.forward_to is not None
+        if self._sender is None:
+            self._sender = Sender()
+        answer = self._sender.post(self.forward_to, event.body, event.headers)
+        if not answer.ok:
+            self.rt.output.warn(
+                f"{event.job.id}: {self.forward_to} answered {answer.status} "
+                f"{answer.reason} (not retried)"
+            )
+
+    def _exec(self, event: Event) -> None:
+        """Run the command through the shell: raw body on stdin, job id and status in env.
+
+        Its stdout goes to our stderr, so that our stdout stays data only (``--json``).
+        It runs in its own session: a Ctrl-C meant for the listener lets it finish, and a
+        timeout kills its whole process group, not just the shell.
+        """
+        import subprocess
+
+        assert self.exec_command is not None
+        env = {k: v for k, v in os.environ.items() if k not in EXEC_ENV_DROPPED}
+        env["LUMEN_JOB_ID"] = event.job.id
+        env["LUMEN_JOB_STATUS"] = event.job.status
+        target = _stderr_fd()
+        sink: int = target if target is not None else subprocess.PIPE
+        # The user's own command line, run through their shell as they would run it.
+        process = subprocess.Popen(  # noqa: S602
+            self.exec_command,
+            shell=True,
+            stdin=subprocess.PIPE,
+            stdout=sink,
+            stderr=sink,
+            env=env,
+            start_new_session=os.name == "posix",
+        )
+        self._running = process
+        try:
+            out, err = process.communicate(event.body, timeout=self.exec_timeout)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            process.communicate()
+            raise StepFailed(f"killed after {self.exec_timeout:g} s (--exec-timeout)") from None
+        finally:
+            self._running = None
+        for text in (out, err):
+            if text:
+                sys.stderr.write(text.decode("utf-8", "replace"))
+                sys.stderr.flush()
+        code = process.returncode
+        if code < 0:
+            raise StepFailed(f"the command was killed by signal {-code}")
+        if code != 0:
+            raise StepFailed(f"the command exited {code}")
+
+
+def _stderr_fd() -> int | None:
+    """Our stderr's file descriptor, when it has one (test runners swap in string buffers)."""
+    try:
+        sys.stderr.flush()
+        return sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill *process* and, on POSIX, everything it started (it leads its own session)."""
+    import signal
+
+    with contextlib.suppress(OSError):
+        if os.name == "posix":
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
