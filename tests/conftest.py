@@ -1,4 +1,5 @@
-"""Shared fixtures: a real sandbox on a free loopback port, an isolated home, a CLI runner."""
+"""Shared fixtures: a real sandbox on a free loopback port, an isolated home for every test,
+a CLI runner, and listeners. Plain helpers and fake servers live in ``tests/support.py``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -14,10 +17,33 @@ from typer.testing import CliRunner, Result
 from lumen_cli.api.retry import RetryPolicy
 from lumen_cli.app import app
 from lumen_cli.clock import FakeClock
-from lumen_cli.context import Overrides
+from lumen_cli.context import AppContext, Overrides
+from lumen_cli.output import Output
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
+from lumen_cli.sandbox import server as sandbox_server
+from tests.support import TEST_KEY, WHSEC, Running, Seen, StartListener, home_snapshot
 
-TEST_KEY = "sk-lumen-test-0123456789abcdef"
+
+@pytest.fixture(scope="session")
+def _real_home_untouched() -> Iterator[None]:
+    """Fail the run if any test wrote to the config, data or home folders of the machine."""
+    before = home_snapshot()
+    yield
+    after = home_snapshot()
+    assert after == before, f"a test wrote outside its own folders: {sorted(after ^ before)}"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _real_home_untouched: None) -> None:
+    """Every test runs with its own home, config and data folders, and no LUMEN_* settings."""
+    for name in list(os.environ):
+        if name.startswith("LUMEN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LUMEN_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LUMEN_DATA_DIR", str(tmp_path / "data"))
 
 
 @pytest.fixture(scope="session")
@@ -36,12 +62,7 @@ def _clean_faults(sandbox: SandboxServer) -> Iterator[None]:
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer) -> Path:
-    """An isolated config and data dir, pointed at the sandbox with a test key."""
-    for name in list(os.environ):
-        if name.startswith("LUMEN_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("LUMEN_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("LUMEN_DATA_DIR", str(tmp_path / "data"))
+    """The test's own folders, pointed at the sandbox with a test key."""
     monkeypatch.setenv("LUMEN_BASE_URL", sandbox.url)
     monkeypatch.setenv("LUMEN_API_KEY", TEST_KEY)
     monkeypatch.setenv("LUMEN_SANDBOX_URL", sandbox.url)
@@ -82,13 +103,14 @@ def cli(home: Path) -> CLI:
         input: str | None = None,
         clock: FakeClock | None = None,
         retry: RetryPolicy | None = None,
+        output: Output | None = None,
     ) -> Run:
         clock = clock or FakeClock()
         result = runner.invoke(
             app,
             list(args),
             input=input,
-            obj=Overrides(clock=clock, retry=retry),
+            obj=Overrides(clock=clock, retry=retry, output=output),
             catch_exceptions=False,
         )
         return Run(result, clock)
@@ -105,7 +127,51 @@ def api(sandbox: SandboxServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def post_count(sandbox: SandboxServer) -> int:
-    requests = sandbox.stats()["requests"]
-    assert isinstance(requests, dict)
-    return int(requests.get("POST /v1/videos/generations", 0))
+@pytest.fixture
+def start_listener(home: Path) -> Iterator[StartListener]:
+    """Start listeners on free ports (with the CLI's own processor); stop them all after."""
+    from lumen_cli.services.events import EventProcessor
+    from lumen_cli.webhook.listener import Listener, ListenerConfig
+
+    started: list[Running] = []
+
+    def start(*, tolerance: float = 300, socket_timeout: float = 10.0, **actions: Any) -> Running:
+        processor = EventProcessor(AppContext(), **actions)
+        logs: list[str] = []
+        config = ListenerConfig(
+            secret=WHSEC, port=0, tolerance=tolerance, socket_timeout=socket_timeout
+        )
+        listener = Listener(config, processor, log=logs.append).start()
+        running = Running(listener, processor, logs)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.listener.stop()
+
+
+@pytest.fixture
+def work(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current directory of the command: where default names land."""
+    folder = home / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> Seen:
+    """Headers of every file request the sandbox serves from now on, in order."""
+    records: Seen = []
+    original = sandbox_server._Handler._serve
+
+    def recording(handler: Any, content: Any) -> None:
+        names = ("Range", "If-Range", "Authorization", "Cookie")
+        record = {name: handler.headers.get(name) for name in names}
+        record["path"] = urlsplit(handler.path).path
+        records.append(record)
+        original(handler, content)
+
+    monkeypatch.setattr(sandbox_server._Handler, "_serve", recording)
+    return records

@@ -6,19 +6,116 @@ from another belongs here.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import queue
+import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from lumen_cli.api.models import Job
+from lumen_cli.sandbox.files import asset_bytes
 from lumen_cli.serving import BackgroundHTTPServer
+from lumen_cli.webhook.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, sample_event, sign
 
+if TYPE_CHECKING:
+    import httpx
+
+    from lumen_cli.history import JobRecord
+    from lumen_cli.sandbox import SandboxServer
+    from lumen_cli.services.events import EventProcessor
+    from lumen_cli.webhook.listener import Listener
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 TEST_KEY = "sk-lumen-test-0123456789abcdef"
+WHSEC = "whsec_test_secret"  # the webhook signing secret of the tests
+# Known-answer vector, computed independently of this code:
+#   printf '%s' "$KAT_BODY" | openssl dgst -sha256 -hmac whsec_test_secret
+KAT_BODY = (
+    b'{"id":"v1a2b3","status":"succeeded","data":[{"url":"https://video.example/v1a2b3.mp4"}]}'
+)
+
+
+KAT_SIGNATURE = "sha256=98888f2c76e8332022cae445e225066043c501ea6dcd097655253549566945b0"
+
+
 JOBS_PATH = "/v1/videos/generations"
+
+
+def post_count(sandbox: SandboxServer) -> int:
+    """How many job submits the sandbox has received so far."""
+    requests = sandbox.stats()["requests"]
+    assert isinstance(requests, dict)
+    return int(requests.get("POST /v1/videos/generations", 0))
+
+
+def history_records(home: Path, name: str = "history.sqlite3") -> dict[str, JobRecord]:
+    """The history of the test's *home* (``sandbox-history.sqlite3`` for sandbox runs)."""
+    from lumen_cli.history import History
+
+    history = History(home / "data" / name)
+    try:
+        return {record.id: record for record in history.list()}
+    finally:
+        history.close()
+
+
+def home_snapshot() -> frozenset[tuple[str, int, int]]:
+    """Every file under the machine's lumen config and data folders: (path, size, mtime)."""
+    from lumen_cli.config import config_dir, data_dir
+
+    files = set()
+    for folder in (config_dir(), data_dir()):
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.is_file():
+                    info = path.stat()
+                    files.add((str(path), info.st_size, info.st_mtime_ns))
+    return frozenset(files)
+
+
+# -- jobs and result files ----------------------------------------------------------------
+
+VIDEO = asset_bytes("16x9.mp4")  # what a default (16:9) sandbox job serves
+VIDEO_SHA = hashlib.sha256(VIDEO).hexdigest()
+FILE_ROUTE = "GET /files/{id}/{index}.mp4"
+Seen = list[dict[str, Any]]  # the headers of file requests the sandbox served (``seen``)
+
+
+def make_job(
+    api: httpx.Client, prompt: str = "a cat running", *, n: int = 1, end: str = "succeeded"
+) -> str:
+    """A job created straight through the API and forced to its end at once."""
+    response = api.post(JOBS_PATH, json={"model": "seedance-2", "prompt": prompt, "n": n})
+    response.raise_for_status()
+    job_id = str(response.json()["id"])
+    if end:
+        finish = api.post(f"/_sandbox/jobs/{job_id}/finish", json={"status": end})
+        if finish.status_code == 409:  # a slow machine: the sandbox ended it first, by itself
+            assert api.get(f"{JOBS_PATH}/{job_id}").json()["status"] == end
+        else:
+            finish.raise_for_status()
+    return job_id
+
+
+def file_gets(sandbox: SandboxServer) -> int:
+    """How many result files the sandbox has served so far."""
+    requests = sandbox.stats()["requests"]
+    assert isinstance(requests, dict)
+    return int(requests.get(FILE_ROUTE, 0))
+
+
+def blob_job(sandbox: SandboxServer, size: int) -> Job:
+    """A succeeded job whose one result is the sandbox's deterministic blob of *size* bytes."""
+    url = f"{sandbox.url}/files/blob/{size}.bin"
+    return Job(id="vblob", status="succeeded", urls=(url,))
 
 
 def free_port() -> int:
@@ -41,6 +138,7 @@ def wait_for(condition: Callable[[], bool], *, seconds: float, what: str = "cond
 class Call:
     """One request a :class:`Receiver` got."""
 
+    method: str
     path: str
     headers: dict[str, str]
     body: bytes
@@ -48,7 +146,7 @@ class Call:
 
 
 class Receiver:
-    """An HTTP endpoint on loopback that records every POST and answers from a script.
+    """An HTTP endpoint on loopback that records every request and answers from a script.
 
     *statuses* are answered in order and the last one repeats, so ``Receiver([503, 200])``
     refuses once and then accepts. A 5xx answer has a plain-text body, others a little JSON.
@@ -66,13 +164,15 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                call = Call(self.path, dict(self.headers), body, time.monotonic())
+                call = Call(self.command, self.path, dict(self.headers), body, time.monotonic())
                 status = receiver._record(call)
                 answer = b'{"ok": true}' if status < 500 else b"upstream broke"
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+
+            do_GET = do_POST
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -103,3 +203,142 @@ class Receiver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def raw_exchange(port: int, data: bytes, *, timeout: float = 5.0) -> bytes:
+    """Send *data* as-is on a fresh connection and return everything the server answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of a raw HTTP answer."""
+    return int(answer.split(b" ", 2)[1])
+
+
+# -- webhooks ---------------------------------------------------------------------------
+
+
+def signed(body: bytes, *, key: str = WHSEC, timestamp: int | None = None) -> dict[str, str]:
+    """The headers the API sends with *body*, signed with *key*."""
+    return {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(key, body),
+        TIMESTAMP_HEADER: str(int(time.time()) if timestamp is None else timestamp),
+    }
+
+
+def event(job_id: str = "v123", status: str = "succeeded") -> bytes:
+    """A job event body as the API would send it."""
+    return sample_event(job_id, status, f"https://video.example/{job_id}.mp4")
+
+
+@dataclass
+class Running:
+    """A started listener (with the CLI's own event processor) and what it logged."""
+
+    listener: Listener
+    processor: EventProcessor
+    logs: list[str]
+
+    @property
+    def port(self) -> int:
+        return int(self.listener.url.rsplit(":", 1)[1])
+
+    def url(self, path: str = "/hook") -> str:
+        return self.listener.url + path
+
+    def post(
+        self, body: bytes, headers: dict[str, str] | None = None, path: str = "/hook"
+    ) -> httpx.Response:
+        import httpx
+
+        return httpx.post(self.url(path), content=body, headers=headers or {}, timeout=5)
+
+    def settle(self) -> None:
+        assert self.listener.wait_idle(10), "the listener did not finish its events"
+
+
+StartListener = Callable[..., Running]
+
+
+def exec_recorder(tmp_path: Path) -> tuple[str, Path, Path]:
+    """An --exec command that appends its stdin and its job env vars to two files."""
+    bodies, envs = tmp_path / "bodies", tmp_path / "envs"
+    command = (
+        f'cat >> "{bodies}"; printf "\\n" >> "{bodies}"; '
+        f'echo "$LUMEN_JOB_ID $LUMEN_JOB_STATUS ${{LUMEN_WEBHOOK_SECRET:-no-secret}}" >> "{envs}"'
+    )
+    return command, bodies, envs
+
+
+# -- many lumen processes at once ---------------------------------------------------------
+
+
+@dataclass
+class Forked:
+    """A ``lumen`` run in a forked child of the test process (see :func:`fork_lumen`)."""
+
+    pid: int
+    out: Path
+    err: Path
+
+    def wait(self, timeout: float = 60.0) -> tuple[int, str, str]:
+        """Wait for the child; return its exit code, stdout and stderr."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                raise AssertionError(f"lumen (pid {self.pid}) did not end in {timeout} s")
+            time.sleep(0.01)
+        code = os.waitstatus_to_exitcode(status)
+        return code, self.out.read_text(), self.err.read_text()
+
+
+def fork_lumen(args: Sequence[str], env: dict[str, str], scratch: Path) -> Forked:
+    """Run ``lumen ARGS`` in a forked child: a process of its own (its own SQLite
+    connection, its own sockets, its own launcher lock), without an interpreter's start-up.
+
+    Many of these at once test what parallel ``lumen`` processes do to shared files at a
+    fraction of the cost of spawning each; a few tests still spawn the installed ``lumen``.
+    """
+    scratch.mkdir(parents=True, exist_ok=True)
+    out = scratch / f"{len(list(scratch.iterdir()))}.out"
+    err = out.with_suffix(".err")
+    out.touch()
+    err.touch()
+    pid = os.fork()
+    if pid:
+        return Forked(pid, out, err)
+    code = 1
+    try:  # the child: never returns into pytest
+        os.environ.clear()
+        os.environ.update(env)
+        for fd, path in ((1, out), (2, err)):
+            target = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            os.dup2(target, fd)
+            os.close(target)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child exits below
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        from lumen_cli.app import app
+
+        app(args=list(args), prog_name="lumen")
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    except BaseException:  # a traceback is the test's evidence
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

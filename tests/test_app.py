@@ -10,7 +10,8 @@ import pytest
 
 from lumen_cli import __version__
 from lumen_cli.app import COMMANDS, load_command
-from tests.conftest import CLI, TEST_KEY
+from tests.conftest import CLI
+from tests.support import TEST_KEY
 
 
 def _command_names() -> list[str]:

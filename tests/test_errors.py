@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lumen_cli.errors import (
+    EXIT_CODES,
+    WORST_ORDER_NOTE,
     AuthRejected,
     BadRequest,
     ExitCode,
@@ -13,8 +15,12 @@ from lumen_cli.errors import (
     RateLimited,
     ServerError,
     error_for_status,
+    exit_code_for_job,
+    exit_code_table,
     worst_exit_code,
 )
+from tests.conftest import CLI
+from tests.support import ROOT
 
 
 @pytest.mark.parametrize(
@@ -51,3 +57,25 @@ def test_worst_exit_code_orders_job_outcomes_first() -> None:
     assert worst_exit_code({ExitCode.JOB_CANCELLED, ExitCode.JOB_FAILED}) == ExitCode.JOB_FAILED
     assert worst_exit_code({ExitCode.TIMEOUT, ExitCode.UNAVAILABLE}) == ExitCode.TIMEOUT
     assert worst_exit_code({ExitCode.BAD_INPUT, ExitCode.NOT_FOUND}) == ExitCode.NOT_FOUND
+
+
+def test_readme_and_help_show_the_one_exit_code_table(cli: CLI) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert exit_code_table() in readme
+    assert WORST_ORDER_NOTE in readme
+    shown = " ".join(cli("--help").stdout.split())
+    for code, meaning in EXIT_CODES.items():
+        words = " ".join(meaning.replace("`", "").split())
+        assert f"{int(code)} {words}" in shown.replace("│", "").replace("  ", " "), code
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("succeeded", 0), ("failed", 7), ("cancelled", 8), ("queued", 9), ("processing", 9)],
+)
+def test_job_statuses_end_runs_through_the_table(status: str, code: int) -> None:
+    assert exit_code_for_job(status) == code
+
+
+def test_every_exit_code_is_documented() -> None:
+    assert set(EXIT_CODES) == set(ExitCode)

@@ -5,87 +5,62 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from lumen_cli.sandbox import SandboxConfig, SandboxServer
+from tests.conftest import CLI
+from tests.support import fork_lumen, free_port
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LUMEN_")}
-    environment.update(
-        LUMEN_CONFIG_DIR=str(tmp_path / "config"),
-        LUMEN_DATA_DIR=str(tmp_path / "data"),
-        LUMEN_SANDBOX_JOB_SECONDS="0.2",
-        # Its own port: another suite running at once may hold the default 8765.
-        LUMEN_SANDBOX_PORT=str(free_port()),
-    )
-    yield environment
-    subprocess.run([sys.executable, "-m", "lumen_cli", "sandbox", "stop"], env=environment,
-                   capture_output=True, check=False, timeout=30)  # fmt: skip
+def background(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: CLI) -> Iterator[Path]:
+    """A home with no sandbox running yet, on a port of its own; stops the sandbox after."""
+    monkeypatch.delenv("LUMEN_SANDBOX_URL")
+    monkeypatch.setenv("LUMEN_SANDBOX_JOB_SECONDS", "0.2")
+    # Its own port: another suite running at once may hold the default 8765.
+    monkeypatch.setenv("LUMEN_SANDBOX_PORT", str(free_port()))
+    yield tmp_path / "data" / "sandbox"
+    cli("sandbox", "stop")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def lumen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lumen_cli", *args], env=env, capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
-
-
-def test_background_sandbox_starts_once_and_keeps_its_jobs(env: dict[str, str]) -> None:
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "lumen_cli", "--sandbox", "submit", f"cat {n}", "-q"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+@pytest.mark.slow
+def test_background_sandbox_starts_once_and_keeps_its_jobs(background: Path, cli: CLI) -> None:
+    children = [
+        fork_lumen(["--sandbox", "submit", f"cat {n}", "-q"], dict(os.environ), background.parent)
         for n in range(10)
     ]
     ids = []
-    for process in processes:
-        out, err = process.communicate(timeout=60)
-        assert process.returncode == 0, err
+    for child in children:
+        code, out, err = child.wait()
+        assert code == 0, err
         ids.append(out.strip())
-    state = json.loads((Path(env["LUMEN_DATA_DIR"]) / "sandbox" / "state.json").read_text())
-    running = lumen(env, "sandbox", "status")
+    state = json.loads((background / "state.json").read_text())
+    running = cli("sandbox", "status")
     assert running.stdout.strip() == state["url"]  # ten launchers, one sandbox
-    assert state["url"].endswith(f":{env['LUMEN_SANDBOX_PORT']}")
+    assert state["url"].endswith(f":{os.environ['LUMEN_SANDBOX_PORT']}")
 
-    later = lumen(env, "--sandbox", "status", ids[0], "--json")
-    assert later.returncode == 0, later.stderr
+    later = cli("--sandbox", "status", ids[0], "--json")
+    assert later.code == 0, later.stderr
     assert json.loads(later.stdout)["id"] == ids[0]
 
     # Sandbox jobs live apart from real ones.
-    real = lumen(env, "list", "--json")
-    assert json.loads(real.stdout) == []
-    sandboxed = lumen({**env, "LUMEN_SANDBOX": "1"}, "list", "--json")
-    assert sorted(r["id"] for r in json.loads(sandboxed.stdout)) == sorted(ids)
+    assert json.loads(cli("list", "--json").stdout) == []
+    sandboxed = json.loads(cli("--sandbox", "list", "--json").stdout)
+    assert sorted(r["id"] for r in sandboxed) == sorted(ids)
 
-    stopped = lumen(env, "sandbox", "stop")
+    stopped = cli("sandbox", "stop")
     assert state["url"] in stopped.stderr
-    assert lumen(env, "sandbox", "status").returncode == 1
+    assert cli("sandbox", "status").code == 1
 
 
-def test_a_sandbox_already_serving_on_the_port_is_adopted(env: dict[str, str]) -> None:
-    from lumen_cli.sandbox import SandboxConfig, SandboxServer
-
-    with SandboxServer(SandboxConfig(port=int(env["LUMEN_SANDBOX_PORT"]))) as serving:
+def test_a_sandbox_already_serving_on_the_port_is_adopted(background: Path, cli: CLI) -> None:
+    port = int(os.environ["LUMEN_SANDBOX_PORT"])
+    with SandboxServer(SandboxConfig(port=port)) as serving:
         before = serving.stats()["jobs"]
-        run = lumen(env, "--sandbox", "submit", "a cat", "-q")
-        assert run.returncode == 0, run.stderr
+        run = cli("--sandbox", "submit", "a cat", "-q")
+        assert run.code == 0, run.stderr
         assert serving.stats()["jobs"] == before + 1  # the job went to the running sandbox
-        assert lumen(env, "sandbox", "status").stdout.strip() == serving.url
+        assert cli("sandbox", "status").stdout.strip() == serving.url

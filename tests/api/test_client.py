@@ -10,9 +10,9 @@ from email.utils import format_datetime
 import pytest
 
 from lumen_cli.api.client import LumenClient
-from lumen_cli.config import check_base_url
 from lumen_cli.api.retry import RetryPolicy
 from lumen_cli.clock import FakeClock
+from lumen_cli.config import check_base_url
 from lumen_cli.errors import (
     AuthRejected,
     BadRequest,
@@ -28,7 +28,7 @@ from lumen_cli.errors import (
     Unavailable,
 )
 from lumen_cli.sandbox import SandboxServer
-from tests.conftest import TEST_KEY, post_count
+from tests.support import TEST_KEY, post_count
 
 JOBS = "/v1/videos/generations"
 BODY = {"model": "seedance-2", "prompt": "a cat running"}

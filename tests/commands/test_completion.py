@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLI
+from tests.support import ROOT
 
-COMPLETIONS = Path(__file__).resolve().parent.parent / "completions"
+COMPLETIONS = ROOT / "completions"
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

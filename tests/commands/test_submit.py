@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lumen_cli.sandbox import SandboxServer
-from tests.conftest import CLI, TEST_KEY, post_count
+from tests.conftest import CLI
+from tests.support import TEST_KEY, post_count
 
 JOBS = "/v1/videos/generations"
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lumen_cli.config import SANDBOX_KEY
 from tests.conftest import CLI
+from tests.support import Receiver
 
 GOOD = "sk-lumen-good-0123456789abcdef"
 
@@ -81,3 +83,31 @@ def test_login_saves_with_a_warning_when_the_api_is_unreachable(
     assert "could not check the key" in run.stderr
     assert sum(run.clock.sleeps) <= 10.0
     assert GOOD in (home / "config" / "config.toml").read_text()
+
+
+@pytest.mark.usefixtures("no_env_key")
+@pytest.mark.parametrize("verb", ["login", "logout"])
+def test_sandbox_never_writes_the_real_profiles_key(cli: CLI, home: Path, verb: str) -> None:
+    assert cli("auth", "login", "--no-verify", input=GOOD + "\n").code == 0
+    config = home / "config" / "config.toml"
+    before = config.read_text()
+    run = cli("--sandbox", "auth", verb, input="sk-lumen-made-up-key-123456\n")
+    assert run.code == 2
+    assert "the sandbox needs no key" in run.stderr
+    assert config.read_text() == before  # the real key stays, nothing made up is added
+
+
+def test_sandbox_never_reads_or_sends_the_real_key(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = "sk-lumen-real-and-billed-0123456789"
+    monkeypatch.setenv("LUMEN_API_KEY", real)
+    status = cli("--sandbox", "auth", "status", "--json")  # against the test sandbox
+    with Receiver() as fake_sandbox:
+        monkeypatch.setenv("LUMEN_SANDBOX_URL", fake_sandbox.server.url)
+        run = cli("--sandbox", "status", "v1")
+    assert run.code == 6  # the fake answers {"ok": true}, which is no job
+    sent = {call.headers["Authorization"] for call in fake_sandbox.received}
+    assert sent == {f"Bearer {SANDBOX_KEY}"}
+    assert json.loads(status.stdout)["source"] == "sandbox"
+    assert real not in run.stdout + run.stderr + status.stdout + status.stderr

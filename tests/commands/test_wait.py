@@ -15,17 +15,7 @@ from tests.conftest import CLI
 JOBS = "/v1/videos/generations"
 
 
-class WorldTime:
-    """The sandbox's clock in this module: it stands still unless a test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-WORLD = WorldTime()
+WORLD = FakeClock()  # the sandbox's clock here: it moves only when a test moves it
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +37,7 @@ class SteppingClock(FakeClock):
     def sleep(self, seconds: float) -> None:
         super().sleep(seconds)
         if self.world:
-            WORLD.now += seconds
+            WORLD.advance(seconds)
         if self.step is not None:
             self.step(len(self.sleeps))
 

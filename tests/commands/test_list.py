@@ -1,0 +1,31 @@
+"""``lumen list``: filters, plain output, --refresh."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.conftest import CLI
+
+
+def test_list_command_filters_and_plain_output(cli: CLI) -> None:
+    first = cli("submit", "a cat", "-q").stdout.strip()
+    cli("submit", "a dog", "-q", "-m", "veo-3-1")
+    lines = cli("list").stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[1].split("\t")[:3] == [first, "queued", "seedance-2"]
+    assert len(cli("list", "--model", "veo-3-1").stdout.splitlines()) == 1
+    assert cli("list", "--limit", "1", "--json").stdout.count('"id"') == 1
+    assert json.loads(cli("list", "--since", "1h", "--json").stdout)[1]["id"] == first
+    assert json.loads(cli("list", "--since", "2999-01-01", "--json").stdout) == []
+    assert cli("list", "--since", "yesterday").code == 2
+    assert cli("list", "--status", "nope").code == 2
+
+
+def test_list_refresh_asks_the_api(cli: CLI) -> None:
+    job_id = cli("submit", "a cat", "-q").stdout.strip()
+    time.sleep(0.4)  # the sandbox finishes jobs after 0.3 s
+    assert json.loads(cli("list", "--json").stdout)[0]["status"] == "queued"
+    refreshed = json.loads(cli("list", "--refresh", "--json").stdout)[0]
+    assert refreshed["id"] == job_id
+    assert refreshed["status"] == "succeeded"
