@@ -9,7 +9,8 @@ import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+
+from lumen_cli.net import is_http_url
 
 MODELS = ("seedance-2", "seedance-2-fast", "veo-3-1")
 RESOLUTIONS = ("480p", "720p", "1080p")
@@ -227,17 +228,6 @@ def _result_count(fields: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESULTS:
         raise ApiError(400, f"n (sandbox only) must be an integer 1..{MAX_RESULTS}; got {value!r}")
     return value
-
-
-def is_http_url(value: object) -> bool:
-    """True for an absolute http(s) URL with a host."""
-    if not isinstance(value, str):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _url(fields: Mapping[str, Any], name: str) -> str | None:

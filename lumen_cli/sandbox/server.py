@@ -47,11 +47,11 @@ from lumen_cli.sandbox.files import (
     ASSET_FOR_RATIO,
     CHUNK,
     MAX_BLOB,
+    Content,
     RangeNotSatisfiable,
-    _asset_content,
-    _blob_content,
-    _changed_etag,
-    _Content,
+    asset_content,
+    blob_content,
+    changed_etag,
     parse_range,
 )
 from lumen_cli.sandbox.jobs import (
@@ -63,7 +63,7 @@ from lumen_cli.sandbox.jobs import (
     new_job_id,
     validate_generation,
 )
-from lumen_cli.sandbox.webhooks import _Delivery, _WebhookDispatcher
+from lumen_cli.sandbox.webhooks import Delivery, WebhookDispatcher
 
 KEY_PREFIX = "sk-lumen-"
 REVOKED_KEY = "sk-lumen-revoked"
@@ -392,19 +392,19 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "file not found") from None
         if job.status(self.app.clock()) != "succeeded" or index >= job.n:
             raise ApiError(404, "file not found")
-        self._serve(_asset_content(ASSET_FOR_RATIO[job.aspect_ratio], job.finished_at()))
+        self._serve(asset_content(ASSET_FOR_RATIO[job.aspect_ratio], job.finished_at()))
 
     def _blob(self, groups: tuple[str, ...]) -> None:
         size = int(groups[0])
         if size > MAX_BLOB:
             raise ApiError(404, f"blobs are at most {MAX_BLOB} bytes")
-        self._serve(_blob_content(size))
+        self._serve(blob_content(size))
 
-    def _serve(self, content: _Content) -> None:
+    def _serve(self, content: Content) -> None:
         """Send *content* honouring Range and If-Range, disturbed by a download fault if armed."""
         fault = self.app.faults.take(self.command, urlsplit(self.path).path, DOWNLOAD_FAULTS)
         kind = fault.kind if fault is not None else None
-        etag = _changed_etag(content.etag) if kind == "change_etag" else content.etag
+        etag = changed_etag(content.etag) if kind == "change_etag" else content.etag
         size = content.size
 
         range_header = self.headers.get("Range")
@@ -446,7 +446,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "cut":
             self.close_connection = True  # the promised Content-Length is never reached
 
-    def _stream(self, content: _Content, start: int, stop: int, rate: int | None) -> None:
+    def _stream(self, content: Content, start: int, stop: int, rate: int | None) -> None:
         """Write bytes ``[start, stop)``; at *rate* bytes/second if given (in ~50 ms steps)."""
         chunk = CHUNK if rate is None else max(1, min(CHUNK, rate // 20))
         for piece in content.read(start, stop, chunk):
@@ -572,7 +572,7 @@ class SandboxServer:
         self._stop_requested = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
-        self._webhooks = _WebhookDispatcher(
+        self._webhooks = WebhookDispatcher(
             self.config.webhook_backoff, self.config.webhook_timeout, self._prepare_delivery
         )
         self._load_state()
@@ -751,7 +751,7 @@ class SandboxServer:
 
     # -- webhooks -----------------------------------------------------------------------------
 
-    def _prepare_delivery(self, job_id: str) -> _Delivery | float | None:
+    def _prepare_delivery(self, job_id: str) -> Delivery | float | None:
         """The signed delivery for a job that has ended.
 
         For a job that has not ended yet: the seconds until it does (the wall clock and the
@@ -767,7 +767,7 @@ class SandboxServer:
             if status not in TERMINAL_STATUSES:
                 return None if job.ending == "forever" else max(job.ends_at - now, 0.001)
             payload = {"id": job.id, "status": status, **job.result(status, self._public_url(None))}
-            return _Delivery(job.id, job.webhook_url, job.webhook_secret, _json_bytes(payload))
+            return Delivery(job.id, job.webhook_url, job.webhook_secret, _json_bytes(payload))
 
     def _schedule_pending_webhooks(self) -> None:
         """After a restart, deliver for loaded jobs that end in the future.
