@@ -1049,11 +1049,13 @@ def test_delivery_waits_for_a_job_that_has_not_quite_ended(
     server, clock, http = clocked
     job_id = create(http, webhook_url=receiver.url, webhook_secret=SIGNING_KEY)
     clock.now += 9.5
-    assert server._prepare_delivery(job_id) == pytest.approx(0.5)  # try again in 0.5 s
+    # Not ended yet: try again in 0.5 s.
+    assert server.store.prepare_delivery(job_id, server.url) == pytest.approx(0.5)
     forever = create(http, "forever", webhook_url=receiver.url, webhook_secret=SIGNING_KEY)
-    assert server._prepare_delivery(forever) is None  # only a forced finish ends it
+    # Only a forced finish ends it.
+    assert server.store.prepare_delivery(forever, server.url) is None
     clock.now += 0.5
-    delivery = server._prepare_delivery(job_id)
+    delivery = server.store.prepare_delivery(job_id, server.url)
     assert not isinstance(delivery, (float, type(None)))
     assert json.loads(delivery.body)["status"] == "succeeded"
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lumen_cli.sandbox.faults import Fault, FaultSet
     from lumen_cli.sandbox.files import blob_bytes
-    from lumen_cli.sandbox.jobs import SandboxStateError
     from lumen_cli.sandbox.server import SandboxConfig, SandboxServer
+    from lumen_cli.sandbox.store import SandboxStateError
 
 SANDBOX_KEY = "sk-lumen-sandbox"
 
@@ -33,7 +33,7 @@ _LAZY = {
     "FaultSet": "faults",
     "SandboxConfig": "server",
     "SandboxServer": "server",
-    "SandboxStateError": "jobs",
+    "SandboxStateError": "store",
     "blob_bytes": "files",
 }
 

@@ -11,8 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from lumen_cli.sandbox.jobs import SandboxStateError
 from lumen_cli.sandbox.server import SandboxConfig, SandboxServer
+from lumen_cli.sandbox.store import SandboxStateError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,10 +1,12 @@
-"""Generation jobs: the ``Job`` record (status derived from the clock), id generation, and the
-validation of create requests with the vendor's rules, aliases, models and limits.
+"""Generation jobs: the ``Job`` record (status derived from the clock), id generation, the
+validation of create requests with the vendor's rules, aliases, models and limits, and the
+``ApiError`` answer with the one JSON encoding the sandbox writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -41,8 +43,9 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-class SandboxStateError(RuntimeError):
-    """The state file exists but cannot be read as sandbox state."""
+def json_bytes(document: object) -> bytes:
+    """Compact UTF-8 JSON: how the sandbox writes answers, webhook bodies and its state file."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @dataclasses.dataclass

@@ -40,7 +40,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lumen_cli import __version__
-from lumen_cli.fsutil import atomic_write
 from lumen_cli.net import bound_url, is_loopback
 from lumen_cli.sandbox.faults import DOWNLOAD_FAULTS, GENERIC_FAULTS, Fault, FaultSet
 from lumen_cli.sandbox.files import (
@@ -58,11 +57,10 @@ from lumen_cli.sandbox.jobs import (
     TERMINAL_STATUSES,
     ApiError,
     Job,
-    SandboxStateError,
-    generation_mode,
-    new_job_id,
+    json_bytes,
     validate_generation,
 )
+from lumen_cli.sandbox.store import JobStore
 from lumen_cli.sandbox.webhooks import Delivery, WebhookDispatcher
 
 KEY_PREFIX = "sk-lumen-"
@@ -119,10 +117,6 @@ class SandboxConfig:
 def _error_body(status: int, message: str) -> dict[str, Any]:
     kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     return {"error": {"message": message, "type": kind, "code": status}}
-
-
-def _json_bytes(document: object) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._read_body():
             return
         route, groups, allowed = _match_route(self.command, path)
-        self.app._count(f"{self.command} {route.name if route else '<unknown>'}")
+        self.app.store.count(f"{self.command} {route.name if route else '<unknown>'}")
         if not path.startswith("/_sandbox/"):
             fault = self.app.faults.take(self.command, path, GENERIC_FAULTS)
             if fault is not None and self._apply_fault(fault, route, groups):
@@ -271,12 +265,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_json(self, status: int, document: object) -> None:
-        self._send(status, _json_bytes(document))
+        self._send(status, json_bytes(document))
 
     def _send_error(
         self, status: int, message: str, headers: Mapping[str, str] | None = None
     ) -> None:
-        self._send(status, _json_bytes(_error_body(status, message)), headers=headers)
+        self._send(status, json_bytes(_error_body(status, message)), headers=headers)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Answer the base class's own errors (bad request line, ...) in JSON, then close."""
@@ -326,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_status_fault(self, fault: Fault) -> None:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
         if fault.body is None:
-            body = _json_bytes(_error_body(fault.status, f"sandbox fault: HTTP {fault.status}"))
+            body = json_bytes(_error_body(fault.status, f"sandbox fault: HTTP {fault.status}"))
             content_type = "application/json"
         else:
             body = fault.body.encode("utf-8")
@@ -362,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._authenticate(billing=False)
         spec = validate_generation(self._json_body())
         self._authenticate(billing=True)  # credits are checked only for a valid, billable job
-        job = self.app._create_job(spec)
+        job = self.app.create_job(spec)
         self._send_json(
             200,
             {
@@ -376,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get_job(self, groups: tuple[str, ...]) -> None:
         self._authenticate(billing=False)
-        job = self.app._job(groups[0])
+        job = self.app.store.get(groups[0])
         self._send_json(200, job.view(self.app.clock(), self._base_url()))
 
     def _base_url(self) -> str:
@@ -387,7 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _job_file(self, groups: tuple[str, ...]) -> None:
         job_id, index = groups[0], int(groups[1])
         try:
-            job = self.app._job(job_id)
+            job = self.app.store.get(job_id)
         except ApiError:
             raise ApiError(404, "file not found") from None
         if job.status(self.app.clock()) != "succeeded" or index >= job.n:
@@ -562,10 +556,10 @@ class SandboxServer:
         self.config = config or SandboxConfig()
         self.clock = clock
         self.faults = FaultSet()
-        self._lock = threading.Lock()  # guards jobs and request counts
-        self._jobs: dict[str, Job] = {}
-        self._requests: dict[str, int] = {}
-        self._state_lock = threading.Lock()  # serialises state-file writes
+        self.store = JobStore(
+            clock=clock, job_seconds=self.config.job_seconds, state_file=self.config.state_file
+        )
+        self._lock = threading.Lock()  # guards the open connections
         self._connections: set[socket.socket] = set()
         self._stop_lock = threading.Lock()
         self._stopping = threading.Event()  # wakes fault sleeps when stopping
@@ -575,7 +569,6 @@ class SandboxServer:
         self._webhooks = WebhookDispatcher(
             self.config.webhook_backoff, self.config.webhook_timeout, self._prepare_delivery
         )
-        self._load_state()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -587,7 +580,8 @@ class SandboxServer:
         self._stopping.clear()
         self._stop_requested.clear()
         self._webhooks.start()
-        self._schedule_pending_webhooks()
+        for job_id, delay in self.store.pending_webhooks():
+            self._webhooks.schedule(job_id, delay)
         self._serve_thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -672,46 +666,11 @@ class SandboxServer:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def _create_job(self, spec: Mapping[str, Any]) -> Job:
-        now = self.clock()
-        inputs = {
-            name: spec[name]
-            for name in (
-                "image_url",
-                "last_image_url",
-                "reference_image_urls",
-                "reference_video_url",
-            )
-            if spec.get(name)
-        }
-        job = Job(
-            id=new_job_id(),
-            model=spec["model"],
-            prompt=spec["prompt"],
-            resolution=spec["resolution"],
-            aspect_ratio=spec["aspect_ratio"],
-            duration=spec["duration"],
-            generate_audio=spec["generate_audio"],
-            mode=generation_mode(spec),
-            created_at=now,
-            ends_at=now + self.config.job_seconds,
-            n=spec["n"],
-            inputs=inputs,
-            webhook_url=spec["webhook_url"],
-            webhook_secret=spec["webhook_secret"],
-        )
-        with self._lock:
-            self._jobs[job.id] = job
-        self._save_state()
+    def create_job(self, spec: Mapping[str, Any]) -> Job:
+        """Add a job for a validated create request and schedule its webhook, if it has one."""
+        job = self.store.create(spec)
         if job.webhook_url and job.ending != "forever":
             self._webhooks.schedule(job.id, job.ends_at - self.clock())
-        return job
-
-    def _job(self, job_id: str) -> Job:
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job is None:
-            raise ApiError(404, "task not found")
         return job
 
     def finish_job(
@@ -722,96 +681,18 @@ class SandboxServer:
         Returns the job's new view. Raises :class:`ApiError` 404 for an unknown id and 409 for a
         job that already ended (a terminal job never changes, as with the real service).
         """
-        if status not in TERMINAL_STATUSES:
-            raise ValueError(f"status must be one of {TERMINAL_STATUSES}")
-        job = self._job(job_id)
-        with self._lock:
-            now = self.clock()
-            current = job.status(now)
-            if current in TERMINAL_STATUSES:
-                raise ApiError(409, f"job {job_id} already ended as {current}")
-            job.forced_status, job.forced_at = status, now
-        self._save_state()
+        job = self.store.finish(job_id, status)
         if job.webhook_url:
             self._webhooks.schedule(job.id, 0.0)
         return job.view(self.clock(), base_url or self.url)
 
     def stats(self) -> dict[str, Any]:
         """Requests counted per route (``"METHOD /template"``) and the number of jobs."""
-        with self._lock:
-            return {"requests": dict(self._requests), "jobs": len(self._jobs)}
+        return self.store.stats()
 
     def deliveries(self) -> list[dict[str, Any]]:
         """Webhook deliveries so far: job_id, url, attempts, last_status, delivered, done."""
         return self._webhooks.records()
 
-    def _count(self, key: str) -> None:
-        with self._lock:
-            self._requests[key] = self._requests.get(key, 0) + 1
-
-    # -- webhooks -----------------------------------------------------------------------------
-
     def _prepare_delivery(self, job_id: str) -> Delivery | float | None:
-        """The signed delivery for a job that has ended.
-
-        For a job that has not ended yet: the seconds until it does (the wall clock and the
-        dispatcher's monotonic clock can disagree by a hair), or None if only a forced finish
-        will end it (which schedules the delivery again).
-        """
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None or not job.webhook_url or not job.webhook_secret:
-                return None
-            now = self.clock()
-            status = job.status(now)
-            if status not in TERMINAL_STATUSES:
-                return None if job.ending == "forever" else max(job.ends_at - now, 0.001)
-            payload = {"id": job.id, "status": status, **job.result(status, self._public_url(None))}
-            return Delivery(job.id, job.webhook_url, job.webhook_secret, _json_bytes(payload))
-
-    def _schedule_pending_webhooks(self) -> None:
-        """After a restart, deliver for loaded jobs that end in the future.
-
-        Jobs that ended while the sandbox was down are not re-delivered: delivery state is not
-        persisted, and a duplicate would surprise a test more than a missing one.
-        """
-        now = self.clock()
-        with self._lock:
-            pending = [
-                job
-                for job in self._jobs.values()
-                if job.webhook_url
-                and job.forced_status is None
-                and job.ending != "forever"
-                and job.ends_at > now
-            ]
-        for job in pending:
-            self._webhooks.schedule(job.id, job.ends_at - now)
-
-    # -- state file ---------------------------------------------------------------------------
-
-    def _save_state(self) -> None:
-        """Write every job to the state file atomically (temp file, fsync, rename)."""
-        path = self.config.state_file
-        if path is None:
-            return
-        with self._state_lock:  # snapshot and write under one lock: the newest snapshot wins
-            with self._lock:
-                jobs = [job.to_state() for job in self._jobs.values()]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, _json_bytes({"version": 1, "jobs": jobs}), mode=0o600)
-
-    def _load_state(self) -> None:
-        path = self.config.state_file
-        if path is None:
-            return
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return
-        try:
-            document = json.loads(raw)
-            jobs = [Job.from_state(item) for item in document["jobs"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SandboxStateError(f"{path}: not a lumen sandbox state file ({exc})") from exc
-        self._jobs = {job.id: job for job in jobs}
+        return self.store.prepare_delivery(job_id, self.url)
