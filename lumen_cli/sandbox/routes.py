@@ -119,6 +119,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         route, groups, allowed = _match_route(self.command, path)
         self.sandbox.store.count(f"{self.command} {route.name if route else '<unknown>'}")
         if not path.startswith("/_sandbox/"):
+            limit = self.sandbox.faults.rate_limited(self.command, path)
+            if limit is not None:
+                self._send_rate_limit_fault(limit)
+                return
             fault = self.sandbox.faults.take(self.command, path, GENERIC_FAULTS)
             if fault is not None and self._apply_fault(fault, route, groups):
                 return
@@ -222,6 +226,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             }
             self._send_json(200, wrong)
         return True
+
+    def _send_rate_limit_fault(self, limit: Fault) -> None:
+        """Refuse the request as an upstream rate limit would: 429, try again in a second."""
+        message = f"sandbox fault: rate limit of {limit.per_second} per second exceeded"
+        self._send_error(429, message, {"Retry-After": "1"})
 
     def _handle_silently(self, route: _Route | None, groups: tuple[str, ...]) -> None:
         """Do the request's work for real, throw the answer away and hang up."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lumen_cli.sandbox.faults import FaultSet
+from lumen_cli.sandbox.faults import RATE_LIMIT, FaultSet
 from lumen_cli.sandbox.jobs import Job
 from lumen_cli.sandbox.routes import SandboxHandler
 from lumen_cli.sandbox.store import JobStore
@@ -38,7 +38,9 @@ class SandboxConfig:
 
     ``port=0`` picks a free port (read it back from ``SandboxServer.url``). ``webhook_backoff``
     lists the pauses between delivery attempts, so its length plus one is the number of
-    attempts. With ``state_file`` set, jobs survive a restart.
+    attempts. With ``state_file`` set, jobs survive a restart. ``submit_rate_limit=N`` arms a
+    ``rate_limit`` fault: job submits beyond N in one second are refused with 429 (see
+    :mod:`~lumen_cli.sandbox.faults`; clearing the faults disarms it).
     """
 
     host: str = "127.0.0.1"
@@ -47,6 +49,7 @@ class SandboxConfig:
     webhook_backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     state_file: Path | None = None
     webhook_timeout: float = 5.0
+    submit_rate_limit: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -57,6 +60,11 @@ class SandboxConfig:
             raise ValueError("webhook_backoff pauses must not be negative")
         if self.webhook_timeout <= 0:
             raise ValueError("webhook_timeout must be positive")
+        limit = self.submit_rate_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValueError("submit_rate_limit must be an integer")
+        if limit is not None and limit < 1:
+            raise ValueError(f"submit_rate_limit must be at least 1, not {limit}")
 
 
 class SandboxHTTPServer(BackgroundHTTPServer):
@@ -125,12 +133,15 @@ class SandboxServer:
     ) -> None:
         """Prepare (and load the state file), without binding: see :meth:`start`.
 
-        *clock* gives the wall time that job statuses are computed from; tests pass a fake one
-        to step a job through queued, processing and its end without sleeping.
+        *clock* gives the wall time that job statuses (and rate limits' one-second windows)
+        are computed from; tests pass a fake one to step a job through queued, processing and
+        its end without sleeping.
         """
         self.config = config or SandboxConfig()
         self.clock = clock
-        self.faults = FaultSet()
+        self.faults = FaultSet(clock=clock)
+        if self.config.submit_rate_limit is not None:
+            self.faults.add(RATE_LIMIT, per_second=self.config.submit_rate_limit)
         self.store = JobStore(
             clock=clock, job_seconds=self.config.job_seconds, state_file=self.config.state_file
         )

@@ -1,4 +1,5 @@
-"""Injected faults, armed in-process or over HTTP: status, garbage, drops, delays, downloads."""
+"""Injected faults, armed in-process or over HTTP: status, garbage, drops, delays, downloads,
+rate limits."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
+from lumen_cli.clock import FakeClock
 from lumen_cli.sandbox import SandboxServer
 from lumen_cli.sandbox.files import asset_bytes, blob_bytes
 from tests.sandbox.conftest import (
+    AUTH,
     GENERATIONS,
     VALID,
+    Clocked,
     create,
     error_of,
+    http_client,
     job,
     requests_seen,
+    sandbox_config,
 )
 
 
@@ -74,6 +80,9 @@ def test_sandbox_routes_are_never_faulted(sandbox: SandboxServer, client: httpx.
         {"kind": "cut", "at": -1},
         {"kind": "status", "colour": "red"},
         {"path": "/"},
+        {"kind": "rate_limit", "per_second": 0},
+        {"kind": "rate_limit", "per_second": 1.5},
+        {"kind": "rate_limit", "count": 3},
     ],
 )
 def test_bad_faults_are_refused(client: httpx.Client, fault: dict[str, Any]) -> None:
@@ -197,3 +206,77 @@ def test_slow_download(sandbox: SandboxServer, client: httpx.Client) -> None:
     response = client.get("/files/blob/3000.bin")
     assert time.monotonic() - started >= 0.25
     assert response.content == blob_bytes(3000)
+
+
+# --- rate limits (a standing fault, measured by the sandbox's clock) --------------------------
+
+
+def test_rate_limit_refuses_submits_beyond_the_limit_per_second(clocked: Clocked) -> None:
+    server, clock, http = clocked
+    armed = http.post("/_sandbox/faults", json={"kind": "rate_limit", "per_second": 2})
+    (limit,) = armed.json()["faults"]
+    assert (limit["kind"], limit["per_second"]) == ("rate_limit", 2)
+    assert (limit["method"], limit["path"]) == ("POST", GENERATIONS)  # submits, by default
+    jobs, posts = server.stats()["jobs"], requests_seen(server, f"POST {GENERATIONS}")
+
+    first = create(http)
+    create(http)
+    refused = http.post(GENERATIONS, json=VALID)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "1"
+    error = error_of(refused)
+    assert error["type"] == "rate_limit_error"
+    assert "2 per second" in error["message"]
+    assert server.stats()["jobs"] == jobs + 2  # the refused submit created nothing...
+    assert requests_seen(server, f"POST {GENERATIONS}") == posts + 3  # ...and was counted
+    assert job(http, first)["status"] == "queued"  # reads are not limited
+
+    clock.advance(0.5)
+    assert http.post(GENERATIONS, json=VALID).status_code == 429  # still within the second
+    clock.advance(0.5)
+    # A second after the first two, two more go through: the refused ones did not count.
+    create(http)
+    create(http)
+    assert http.post(GENERATIONS, json=VALID).status_code == 429
+    assert server.stats()["jobs"] == jobs + 4
+    assert requests_seen(server, f"POST {GENERATIONS}") == posts + 7
+    assert len(server.faults) == 1  # never used up
+
+
+def test_rate_limit_window_slides(clocked: Clocked) -> None:
+    server, clock, http = clocked
+    server.faults.add("rate_limit", per_second=2)
+    create(http)
+    clock.advance(0.6)
+    create(http)
+    clock.advance(0.6)  # the first submit left the window, the second has not
+    create(http)
+    assert http.post(GENERATIONS, json=VALID).status_code == 429
+
+
+def test_rate_limit_matches_method_and_path(clocked: Clocked) -> None:
+    server, _, http = clocked
+    job_id = create(http)
+    server.faults.add("rate_limit", method="GET", path=GENERATIONS, per_second=1)
+    assert http.get(f"{GENERATIONS}/{job_id}").status_code == 200
+    assert http.get(f"{GENERATIONS}/{job_id}").status_code == 429
+    assert http.get("/files/blob/10.bin").status_code == 200  # another path
+    create(http)  # another method
+    assert http.get("/_sandbox/health").status_code == 200  # never limited
+
+
+def test_submit_rate_limit_from_the_config() -> None:
+    clock = FakeClock()
+    config = sandbox_config(submit_rate_limit=1)
+    with SandboxServer(config, clock=clock) as server, http_client(server.url, AUTH) as http:
+        (limit,) = server.faults.snapshot()
+        assert (limit["kind"], limit["method"], limit["per_second"]) == ("rate_limit", "POST", 1)
+        create(http)
+        refused = http.post(GENERATIONS, json=VALID)
+        assert (refused.status_code, refused.headers["Retry-After"]) == (429, "1")
+        clock.advance(1.0)
+        create(http)
+        assert server.stats()["jobs"] == 2
+        http.delete("/_sandbox/faults")  # the switch is a fault like the others
+        create(http)
+        create(http)

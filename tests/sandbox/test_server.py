@@ -67,6 +67,12 @@ def test_config_is_checked() -> None:
         SandboxConfig(port=70_000)
 
 
+@pytest.mark.parametrize("limit", [0, -3, True, 2.5])
+def test_submit_rate_limit_is_checked(limit: Any) -> None:
+    with pytest.raises(ValueError, match="submit_rate_limit"):
+        SandboxConfig(submit_rate_limit=limit)
+
+
 def test_shutdown_endpoint_stops_the_server() -> None:
     server = SandboxServer(sandbox_config()).start()
     url = server.url
@@ -124,6 +130,35 @@ def test_module_runs_in_the_foreground_until_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_module_arms_the_submit_rate_limit() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "lumen_cli.sandbox", "--port", "0", "--submit-rate-limit", "3"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stderr is not None
+        line = _read_line(process.stderr, 10.0)
+        url = line.rsplit(" ", 1)[-1].strip()
+        (limit,) = httpx.get(url + "/_sandbox/faults").json()["faults"]
+        assert (limit["kind"], limit["per_second"]) == ("rate_limit", 3)
+        assert (limit["method"], limit["path"]) == ("POST", "/v1/videos/generations")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_module_refuses_a_bad_submit_rate_limit() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "lumen_cli.sandbox", "--port", "0", "--submit-rate-limit", "0"],
+        capture_output=True, text=True, env=env, timeout=10, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot start: submit_rate_limit must be at least 1" in result.stderr
 
 
 def test_module_reports_a_taken_port() -> None:
