@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -20,7 +19,6 @@ from lumen_cli.clock import FakeClock
 from lumen_cli.context import AppContext, Overrides
 from lumen_cli.output import Output
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
-from lumen_cli.sandbox import server as sandbox_server
 from tests.support import TEST_KEY, WHSEC, Running, Seen, StartListener, home_snapshot
 
 
@@ -161,17 +159,6 @@ def work(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch) -> Seen:
-    """Headers of every file request the sandbox serves from now on, in order."""
-    records: Seen = []
-    original = sandbox_server._Handler._serve
-
-    def recording(handler: Any, content: Any) -> None:
-        names = ("Range", "If-Range", "Authorization", "Cookie")
-        record = {name: handler.headers.get(name) for name in names}
-        record["path"] = urlsplit(handler.path).path
-        records.append(record)
-        original(handler, content)
-
-    monkeypatch.setattr(sandbox_server._Handler, "_serve", recording)
-    return records
+def seen(sandbox: SandboxServer) -> Seen:
+    """What every result-file request the sandbox serves from now on carried, in order."""
+    return Seen(sandbox, start=len(sandbox.requests("/files/")))

@@ -86,7 +86,27 @@ def home_snapshot() -> frozenset[tuple[str, int, int]]:
 VIDEO = asset_bytes("16x9.mp4")  # what a default (16:9) sandbox job serves
 VIDEO_SHA = hashlib.sha256(VIDEO).hexdigest()
 FILE_ROUTE = "GET /files/{id}/{index}.mp4"
-Seen = list[dict[str, Any]]  # the headers of file requests the sandbox served (``seen``)
+
+
+class Seen(Sequence[dict[str, Any]]):
+    """The result-file requests the sandbox received since *start* (the ``seen`` fixture)."""
+
+    def __init__(self, sandbox: SandboxServer, start: int) -> None:
+        self.sandbox = sandbox
+        self.start = start
+
+    def _requests(self) -> list[dict[str, Any]]:
+        return self.sandbox.requests("/files/")[self.start :]
+
+    def clear(self) -> None:
+        """Forget what was seen so far."""
+        self.start += len(self)
+
+    def __len__(self) -> int:
+        return len(self._requests())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._requests()[index]
 
 
 def make_job(

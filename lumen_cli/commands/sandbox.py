@@ -27,6 +27,15 @@ def serve(
     job_seconds: Annotated[
         float, typer.Option("--job-seconds", min=0.0, help="How long each job takes to finish.")
     ] = 3.0,
+    submit_rate_limit: Annotated[
+        int | None,
+        typer.Option(
+            "--submit-rate-limit",
+            min=1,
+            help="Answer 429 (Retry-After: 1) to submits beyond this many per second.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C.
 
@@ -46,7 +55,10 @@ def serve(
 
     if not is_loopback(host):
         state.output.warn(f"binding {host}: the sandbox is reachable from other machines")
-    server = SandboxServer(SandboxConfig(host=host, port=port, job_seconds=job_seconds))
+    config = SandboxConfig(
+        host=host, port=port, job_seconds=job_seconds, submit_rate_limit=submit_rate_limit
+    )
+    server = SandboxServer(config)
     try:
         server.start()
     except OSError as exc:

@@ -11,8 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from lumen_cli.sandbox.jobs import SandboxStateError
 from lumen_cli.sandbox.server import SandboxConfig, SandboxServer
+from lumen_cli.sandbox.store import SandboxStateError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-file", type=Path, help="keep jobs in this JSON file across restarts"
     )
+    parser.add_argument(
+        "--submit-rate-limit",
+        type=int,
+        metavar="N",
+        help="answer 429 (Retry-After: 1) to job submits beyond N in one second",
+    )
     return parser
 
 
@@ -46,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = SandboxConfig(
-            host=args.host, port=args.port, job_seconds=args.job_seconds, state_file=args.state_file
+            host=args.host,
+            port=args.port,
+            job_seconds=args.job_seconds,
+            state_file=args.state_file,
+            submit_rate_limit=args.submit_rate_limit,
         )
         server = SandboxServer(config).start()
     except (ValueError, OSError, SandboxStateError) as exc:

@@ -1,5 +1,5 @@
 """Result files: the shipped MP4 assets, the deterministic ``/files/blob/{size}.bin`` content,
-the servable ``_Content`` record with its ETag, and ``Range`` header parsing.
+the servable ``Content`` record with its ETag, and ``Range`` header parsing.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ BLOB_LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)  # blobs never chang
 
 
 @dataclasses.dataclass(frozen=True)
-class _Content:
+class Content:
     """A servable byte sequence: size, validators, and a reader of ``[start, stop)`` chunks."""
 
     size: int
@@ -45,7 +45,8 @@ def asset_bytes(name: str) -> bytes:
     return (resources.files("lumen_cli.sandbox") / "assets" / name).read_bytes()
 
 
-def _asset_content(name: str, last_modified: float) -> _Content:
+def asset_content(name: str, last_modified: float) -> Content:
+    """The shipped MP4 *name* as servable content, last modified at *last_modified*."""
     data = asset_bytes(name)
 
     def read(start: int, stop: int, chunk: int) -> Iterator[bytes]:
@@ -53,7 +54,7 @@ def _asset_content(name: str, last_modified: float) -> _Content:
             yield data[pos : min(pos + chunk, stop)]
 
     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    return _Content(len(data), etag, formatdate(last_modified, usegmt=True), "video/mp4", read)
+    return Content(len(data), etag, formatdate(last_modified, usegmt=True), "video/mp4", read)
 
 
 @lru_cache(maxsize=16)
@@ -83,10 +84,11 @@ def blob_bytes(size: int, start: int = 0, stop: int | None = None) -> bytes:
     return b"".join(iter_blob(size, start, stop))
 
 
-def _blob_content(size: int) -> _Content:
+def blob_content(size: int) -> Content:
+    """``GET /files/blob/{size}.bin`` as servable content."""
     # The blob is a function of its size, so a hash of the size is a valid strong validator.
     etag = '"b' + hashlib.sha256(f"blob:{size}".encode()).hexdigest()[:31] + '"'
-    return _Content(
+    return Content(
         size,
         etag,
         BLOB_LAST_MODIFIED,
@@ -129,5 +131,6 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, min(int(last_text), size - 1) if last_text else size - 1
 
 
-def _changed_etag(etag: str) -> str:
+def changed_etag(etag: str) -> str:
+    """A different strong ETag derived from *etag* (the ``change_etag`` fault serves it)."""
     return '"' + hashlib.sha256(b"changed:" + etag.encode()).hexdigest()[:32] + '"'

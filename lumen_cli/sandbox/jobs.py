@@ -1,15 +1,18 @@
-"""Generation jobs: the ``Job`` record (status derived from the clock), id generation, and the
-validation of create requests with the vendor's rules, aliases, models and limits.
+"""Generation jobs: the ``Job`` record (status derived from the clock), id generation, the
+validation of create requests with the vendor's rules, aliases, models and limits, and the
+``ApiError`` answer with the one JSON encoding the sandbox writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+
+from lumen_cli.net import is_http_url
 
 MODELS = ("seedance-2", "seedance-2-fast", "veo-3-1")
 RESOLUTIONS = ("480p", "720p", "1080p")
@@ -40,8 +43,9 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-class SandboxStateError(RuntimeError):
-    """The state file exists but cannot be read as sandbox state."""
+def json_bytes(document: object) -> bytes:
+    """Compact UTF-8 JSON: how the sandbox writes answers, webhook bodies and its state file."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @dataclasses.dataclass
@@ -227,17 +231,6 @@ def _result_count(fields: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESULTS:
         raise ApiError(400, f"n (sandbox only) must be an integer 1..{MAX_RESULTS}; got {value!r}")
     return value
-
-
-def is_http_url(value: object) -> bool:
-    """True for an absolute http(s) URL with a host."""
-    if not isinstance(value, str):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _url(fields: Mapping[str, Any], name: str) -> str | None:

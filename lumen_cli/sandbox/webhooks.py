@@ -1,4 +1,4 @@
-"""Webhook delivery: the ``_Delivery`` record and the background dispatcher that posts signed
+"""Webhook delivery: the ``Delivery`` record and the background dispatcher that posts signed
 completion callbacks, retrying with backoff after a 5xx or a network error.
 
 ``urllib.request`` and :mod:`lumen_cli.webhook` are imported only when a webhook is delivered,
@@ -21,7 +21,7 @@ from lumen_cli import __version__
 
 
 @dataclasses.dataclass
-class _Delivery:
+class Delivery:
     """One job's webhook: what to send and how it has gone so far."""
 
     job_id: str
@@ -47,7 +47,7 @@ class _Delivery:
         }
 
 
-class _WebhookDispatcher:
+class WebhookDispatcher:
     """Delivers signed completion callbacks from one background thread.
 
     A heap holds ``(due, seq, job_id, is_retry)``; the thread sleeps until the earliest is due.
@@ -60,7 +60,7 @@ class _WebhookDispatcher:
         self,
         backoff: tuple[float, ...],
         timeout: float,
-        prepare: Callable[[str], _Delivery | float | None],
+        prepare: Callable[[str], Delivery | float | None],
     ) -> None:
         self._backoff = backoff
         self._timeout = timeout
@@ -68,7 +68,7 @@ class _WebhookDispatcher:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, str, bool]] = []
         self._seq = itertools.count()
-        self._deliveries: dict[str, _Delivery] = {}
+        self._deliveries: dict[str, Delivery] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -125,7 +125,7 @@ class _WebhookDispatcher:
                 return job_id, is_retry
             return None
 
-    def _begin(self, job_id: str, is_retry: bool) -> _Delivery | None:
+    def _begin(self, job_id: str, is_retry: bool) -> Delivery | None:
         """The delivery to attempt now, if any: a due retry, or the first for an ended job."""
         with self._cond:
             existing = self._deliveries.get(job_id)
@@ -141,7 +141,7 @@ class _WebhookDispatcher:
             self._deliveries[job_id] = prepared
         return prepared
 
-    def _record(self, delivery: _Delivery, status: int | None, error: str | None) -> None:
+    def _record(self, delivery: Delivery, status: int | None, error: str | None) -> None:
         """Note an attempt's outcome; schedule the next one after a 5xx or a network error."""
         with self._cond:
             delivery.attempts += 1
@@ -155,7 +155,7 @@ class _WebhookDispatcher:
         self._push(delivery.job_id, self._backoff[delivery.attempts - 1], is_retry=True)
 
 
-def _post_webhook(delivery: _Delivery, timeout: float) -> tuple[int | None, str | None]:
+def _post_webhook(delivery: Delivery, timeout: float) -> tuple[int | None, str | None]:
     """Make one delivery attempt: ``(HTTP status, None)`` or ``(None, network error)``."""
     import urllib.error
     import urllib.request

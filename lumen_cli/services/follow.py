@@ -83,9 +83,7 @@ def follow_and_report(
     """``follow``, then the report people and scripts read; returns the run's exit code."""
     from lumen_cli.output.jobs import report_followed
 
-    followed = follow(
-        rt, ids, timeout=timeout, interval=interval, download=download, output=output
-    )
+    followed = follow(rt, ids, timeout=timeout, interval=interval, download=download, output=output)
     outcome = followed.outcome
     report_followed(
         rt.output,

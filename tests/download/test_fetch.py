@@ -122,7 +122,7 @@ class _Recorder(BaseHTTPRequestHandler):
     """Redirects /start -> (other server) /hop -> /file, planting cookies on the way."""
 
     protocol_version = "HTTP/1.1"
-    log: ClassVar[Seen] = []
+    log: ClassVar[list[dict[str, Any]]] = []
     other = ""
     body = b"redirected video bytes" * 100
 
