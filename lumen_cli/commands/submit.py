@@ -197,13 +197,17 @@ def submit(
         if not follow_up:
             out.hint(f"Follow it with: lumen{' --sandbox' if state.sandbox else ''} wait {job.id}")
     if follow_up:
-        from lumen_cli.services.follow import follow_and_report
+        from lumen_cli.services.follow import follow
 
-        code = follow_and_report(
-            state, [job.id], timeout=timeout, interval=interval,
-            download=download or output is not None, output=output, single=True,
-        )  # fmt: skip
-        raise typer.Exit(code)
+        followed = follow(
+            state,
+            [job.id],
+            timeout=timeout,
+            interval=interval,
+            download=download or output is not None,
+            output=output,
+        )
+        raise typer.Exit(followed.report(state.output, single=True))
 
 
 def _json_text(document: Any) -> str:

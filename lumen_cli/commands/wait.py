@@ -57,10 +57,9 @@ def wait(
         ids = list(dict.fromkeys(job_ids))
     else:
         raise BadInput("which jobs? pass job ids, or --all", hint="See `lumen list`.")
-    from lumen_cli.services.follow import follow_and_report
+    from lumen_cli.services.follow import follow
 
-    code = follow_and_report(
-        state, ids, timeout=timeout, interval=interval, download=download, output=output,
-        single=len(ids) == 1 and not all_jobs,
-    )  # fmt: skip
-    raise typer.Exit(code)
+    followed = follow(
+        state, ids, timeout=timeout, interval=interval, download=download, output=output
+    )
+    raise typer.Exit(followed.report(state.output, single=len(ids) == 1 and not all_jobs))

@@ -12,6 +12,7 @@ from lumen_cli.services.jobs import check_trackable
 if TYPE_CHECKING:
     from lumen_cli.api.models import Job
     from lumen_cli.api.polling import WaitOutcome
+    from lumen_cli.output import Output
     from lumen_cli.services import Runtime
 
 
@@ -32,6 +33,25 @@ class Followed:
         if self.outcome.missing:
             codes.add(ExitCode.NOT_FOUND)
         return worst_exit_code(codes)
+
+    def report(self, out: Output, *, single: bool) -> ExitCode:
+        """What people and scripts read at the end; returns the run's exit code.
+
+        *single*: ``--json`` prints the one job as an object rather than a list.
+        """
+        from lumen_cli.output.jobs import report_followed
+
+        outcome = self.outcome
+        report_followed(
+            out,
+            self.ids,
+            outcome.jobs,
+            outcome.missing,
+            self.saved,
+            timed_out=outcome.timed_out,
+            single=single,
+        )
+        return self.exit_code
 
 
 def follow(
@@ -68,30 +88,3 @@ def follow(
         poller = Poller(client, clock=rt.clock, policy=PollPolicy(fixed=interval))
         outcome = poller.wait(ids, timeout=timeout, on_update=on_update)
     return Followed(ids, outcome, saved)
-
-
-def follow_and_report(
-    rt: Runtime,
-    ids: list[str],
-    *,
-    timeout: float | None,
-    interval: float | None,
-    download: bool,
-    output: str | None,
-    single: bool,
-) -> ExitCode:
-    """``follow``, then the report people and scripts read; returns the run's exit code."""
-    from lumen_cli.output.jobs import report_followed
-
-    followed = follow(rt, ids, timeout=timeout, interval=interval, download=download, output=output)
-    outcome = followed.outcome
-    report_followed(
-        rt.output,
-        ids,
-        outcome.jobs,
-        outcome.missing,
-        followed.saved,
-        timed_out=outcome.timed_out,
-        single=single,
-    )
-    return followed.exit_code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,50 +105,41 @@ def test_stop_does_not_wait_for_idle_keep_alive_connections() -> None:
     server.stop()  # idempotent
 
 
-def _read_line(stream: Any, timeout: float) -> str:
-    ready, _, _ = select.select([stream], [], [], timeout)
-    assert ready, "no output in time"
-    line = stream.readline()
-    assert isinstance(line, str)
-    return line
-
-
-def test_module_runs_in_the_foreground_until_sigterm() -> None:
+@contextlib.contextmanager
+def sandbox_module(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m lumen_cli.sandbox --port 0 ARGS``: the process and the URL it announces."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "lumen_cli.sandbox", "--port", "0", "--job-seconds", "0.1"]
+    command = [sys.executable, "-m", "lumen_cli.sandbox", "--port", "0", *args]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stderr is not None
-        line = _read_line(process.stderr, 10.0)
+        ready, _, _ = select.select([process.stderr], [], [], 10.0)
+        assert ready, "no output in time"
+        line = process.stderr.readline()
         match = re.fullmatch(r"lumen sandbox listening on (http://127\.0\.0\.1:\d+)\n", line)
         assert match, line
-        health = httpx.get(match.group(1) + "/_sandbox/health").json()
-        assert health["pid"] == process.pid
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=5) == 0
+        yield process, match.group(1)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
 
 
+def test_module_runs_in_the_foreground_until_sigterm() -> None:
+    with sandbox_module("--job-seconds", "0.1") as (process, url):
+        health = httpx.get(url + "/_sandbox/health").json()
+        assert health["pid"] == process.pid
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+
+
 def test_module_arms_the_submit_rate_limit() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "lumen_cli.sandbox", "--port", "0", "--submit-rate-limit", "3"]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert process.stderr is not None
-        line = _read_line(process.stderr, 10.0)
-        url = line.rsplit(" ", 1)[-1].strip()
+    with sandbox_module("--submit-rate-limit", "3") as (process, url):
         (limit,) = httpx.get(url + "/_sandbox/faults").json()["faults"]
         assert (limit["kind"], limit["per_second"]) == ("rate_limit", 3)
         assert (limit["method"], limit["path"]) == ("POST", "/v1/videos/generations")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_module_refuses_a_bad_submit_rate_limit() -> None:
