@@ -9,12 +9,14 @@ dropped connection its outcome is unknown and it is never sent again.
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from lumen_cli.api.models import Job, error_message_from_body
+from lumen_cli.api.models import Job, check_job_id, error_message_from_body
 from lumen_cli.api.retry import (
     RetryNote,
     RetryPolicy,
@@ -38,12 +40,15 @@ from lumen_cli.errors import (
     describe_exception,
     error_for_status,
 )
+from lumen_cli.text import shorten
 
 if TYPE_CHECKING:
     import httpx
 
 T = TypeVar("T")
 JOBS_PATH = "/v1/videos/generations"
+ATTEMPT_SECONDS = 30.0  # a whole request, answer included, however slowly it trickles
+MAX_ANSWER_BYTES = 4 << 20  # a job is a few hundred bytes; a status answer is never MiBs
 # An id no job can have: the API answers 404 to a good key and 401 to a bad one.
 KEY_PROBE_ID = "lumen-cli-key-check"
 
@@ -104,9 +109,23 @@ class LumenClient:
         """POST a job. Raises ``OutcomeUnknown`` when it may have been created."""
         return self._call("POST", JOBS_PATH, Job.from_api, body=body, resend=False)
 
-    def get_job(self, job_id: str) -> Job:
-        """GET one job, retrying transient failures within the deadline."""
-        return self._call("GET", f"{JOBS_PATH}/{quote(job_id, safe='')}", Job.from_api)
+    def get_job(self, job_id: str, *, within: float | None = None) -> Job:
+        """GET one job, retrying transient failures within the deadline.
+
+        *within* bounds the whole call, retries and requests in flight included (``wait
+        --timeout``). The answer must be about *job_id*: another id is refused, not saved.
+        """
+        check_job_id(job_id)
+        job = self._call(
+            "GET", f"{JOBS_PATH}/{quote(job_id, safe='')}", Job.from_api, within=within
+        )
+        if job.id != job_id:
+            raise BadResponse(
+                f"asked about job {job_id}, the API answered about {shorten(job.id, 80)}; "
+                "nothing was saved",
+                hint="A proxy or gateway may be in the way; check base_url with `lumen doctor`.",
+            )
+        return job
 
     def key_is_accepted(self) -> bool:
         """Ask the API whether the key is good, without creating anything."""
@@ -132,21 +151,28 @@ class LumenClient:
         *,
         body: dict[str, Any] | None = None,
         resend: bool = True,
+        within: float | None = None,
     ) -> T:
         """Send one request through the retry loop and return its JSON, read by *parse*.
 
         *resend* False is the billed POST's rule: once the request may have reached the
         server it is never sent again, and anything but a clear answer is ``OutcomeUnknown``.
         """
+        from lumen_cli.api.network import deadline
+
         if not self._api_key:
             raise NoKey()
-        return call_with_retries(
-            lambda: self._attempt(method, path, parse, body, resend),
-            policy=self.retry,
-            clock=self.clock,
-            rng=self._rng,
-            on_retry=self.on_retry,
-        )
+        policy = self.retry
+        if within is not None:
+            policy = dataclasses.replace(policy, deadline=min(policy.deadline, within))
+        with deadline(within):
+            return call_with_retries(
+                lambda: self._attempt(method, path, parse, body, resend),
+                policy=policy,
+                clock=self.clock,
+                rng=self._rng,
+                on_retry=self.on_retry,
+            )
 
     def _attempt(
         self,
@@ -158,8 +184,11 @@ class LumenClient:
     ) -> T:
         import httpx
 
+        from lumen_cli.api.network import deadline
+
         try:
-            response = self._http.request(method, path, json=body)
+            with deadline(ATTEMPT_SECONDS):  # however slowly the server trickles
+                answer = self._exchange(method, path, body)
         except httpx.TransportError as exc:
             if not resend and not never_sent(exc):
                 raise OutcomeUnknown(
@@ -168,17 +197,29 @@ class LumenClient:
             raise TryAgain(
                 Unavailable(f"could not reach {self._host}: {describe_exception(exc)}")
             ) from None
-        status = response.status_code
+        except BadResponse as exc:  # an answer too large to read
+            if resend:
+                raise
+            raise OutcomeUnknown(f"the API's answer to the submit is unusable: {exc}") from exc
+        status = answer.status
+        if 300 <= status < 400:
+            # Nothing is created by a redirect, and the key must not follow it anywhere.
+            raise BadResponse(
+                f"the API answered HTTP {status}, redirected to {answer.location_host()}; "
+                "lumen does not follow redirects with the key",
+                hint="Check base_url (`lumen config get base_url`): it may need https:// "
+                "or a different path.",
+            )
         if retryable_status(status):
-            error = self._status_error(response)
+            error = self._status_error(answer)
             if not resend and status != 429:
                 raise OutcomeUnknown(f"the API answered {status} to the submit ({error.message})")
-            delay = retry_after(response.headers, self.retry, self.clock.time())
+            delay = retry_after(answer.headers, self.retry, self.clock.time())
             raise TryAgain(error, delay=delay)
         if status >= 400:
-            raise self._status_error(response)
+            raise self._status_error(answer)
         try:
-            return parse(self._json(response))
+            return parse(answer.json())
         except BadResponse as exc:
             if resend:
                 raise
@@ -186,23 +227,74 @@ class LumenClient:
                 "the API accepted the submit but its answer is unreadable: " + exc.message
             ) from exc
 
-    def _status_error(self, response: httpx.Response) -> APIError:
-        fallback = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-        message = error_message_from_body(response.content, fallback)
-        error = error_for_status(response.status_code, message)
+    def _exchange(self, method: str, path: str, body: dict[str, Any] | None) -> Answer:
+        """One request and its whole answer, read up to ``MAX_ANSWER_BYTES``."""
+        request = self._http.build_request(method, path, json=body)
+        response = self._http.send(request, stream=True)
+        try:
+            announced = response.headers.get("Content-Length", "")
+            if announced.isascii() and announced.isdigit() and int(announced) > MAX_ANSWER_BYTES:
+                raise _too_large(int(announced))
+            content = bytearray()
+            for chunk in response.iter_bytes():
+                content += chunk
+                if len(content) > MAX_ANSWER_BYTES:
+                    raise _too_large(None)
+        finally:
+            response.close()
+        return Answer(
+            response.status_code, response.reason_phrase, response.headers, bytes(content)
+        )
+
+    def _status_error(self, answer: Answer) -> APIError:
+        fallback = f"HTTP {answer.status} {answer.reason}".strip()
+        message = error_message_from_body(answer.content, fallback)
+        error = error_for_status(answer.status, message)
         if isinstance(error, RateLimited):
             error.message = f"rate limited: {message}"
         return error
 
-    def _json(self, response: httpx.Response) -> object:
-        content_type = response.headers.get("Content-Type", "")
-        if not response.content:
-            raise BadResponse(f"the API sent an empty answer (HTTP {response.status_code})")
+
+@dataclass(frozen=True)
+class Answer:
+    """An API answer, read whole (and no larger than ``MAX_ANSWER_BYTES``)."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> object:
+        """The JSON document of the answer; ``BadResponse`` for anything else."""
+        import json
+
+        if not self.content:
+            raise BadResponse(f"the API sent an empty answer (HTTP {self.status})")
         try:
-            return response.json()
+            return json.loads(self.content)
+        except RecursionError:
+            raise BadResponse(f"the API sent JSON nested too deeply (HTTP {self.status})") from None
         except ValueError:
+            content_type = self.headers.get("Content-Type", "")
             kind = "an HTML page" if "html" in content_type else "something that is not JSON"
             raise BadResponse(
-                f"the API sent {kind} instead of JSON (HTTP {response.status_code})",
+                f"the API sent {kind} instead of JSON (HTTP {self.status})",
                 hint="A proxy or gateway may be in the way; check base_url with `lumen doctor`.",
             ) from None
+
+    def location_host(self) -> str:
+        """Where a redirect points (its host only: a URL may carry credentials)."""
+        location = self.headers.get("Location", "")
+        try:
+            host = urlsplit(location).hostname
+        except ValueError:
+            host = None
+        return host or "an address it did not give"
+
+
+def _too_large(announced: int | None) -> BadResponse:
+    size = f"{announced} bytes" if announced is not None else "more"
+    return BadResponse(
+        f"the API's answer is too large ({size}; at most {MAX_ANSWER_BYTES >> 20} MiB are read)",
+        hint="A proxy or gateway may be in the way; check base_url with `lumen doctor`.",
+    )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from lumen_cli.errors import BadResponse
+from lumen_cli.net import is_http_url
+from lumen_cli.text import shorten
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 KNOWN_STATUSES = frozenset({"queued", "processing"}) | TERMINAL_STATUSES
@@ -42,9 +46,45 @@ def redact_secrets(request: dict[str, Any]) -> dict[str, Any]:
     return {key: ("***" if key in SECRET_FIELDS else value) for key, value in request.items()}
 
 
+MAX_ID_CHARS = 200  # vendor ids are ~25 characters; a longer one is not an id
+MAX_URL_CHARS = 8192
+MAX_ERROR_CHARS = 2000
+LAST_PLAUSIBLE_TIME = 4_102_444_800  # 2100-01-01: a "created" beyond it is garbage
+_UNSAFE_ID = re.compile(r"[\x00-\x20\x7f-\x9f/\\]|^\.{1,2}$")
+
+
+def check_job_id(job_id: str) -> str:
+    """*job_id* if it can name a job in a URL path, a file name and a terminal line.
+
+    Raises ``BadInput``: ``.`` and ``..``, ``/``, backslashes, spaces and control characters
+    would change the request's path or forge output, and no job has such an id.
+    """
+    from lumen_cli.errors import BadInput
+
+    problem = id_problem(job_id)
+    if problem:
+        raise BadInput(f"{shorten(job_id, 80)!s} is not a job id: {problem}")
+    return job_id
+
+
+def id_problem(job_id: str) -> str | None:
+    """What is wrong with *job_id* as an id, or None."""
+    if not job_id:
+        return "it is empty"
+    if len(job_id) > MAX_ID_CHARS:
+        return f"it is {len(job_id)} characters long (ids have at most {MAX_ID_CHARS})"
+    if _UNSAFE_ID.search(job_id):
+        return "ids hold no '/', '\\', spaces or control characters and are not '.' or '..'"
+    return None
+
+
 @dataclass(frozen=True)
 class Job:
-    """One video generation job as the API reports it; ``raw`` is the server's object."""
+    """One video generation job as the API reports it; ``raw`` is the server's object.
+
+    Every field is checked at this edge: nothing downstream (history, file names, output)
+    has to guess at what a server sent.
+    """
 
     id: str
     status: str
@@ -67,19 +107,35 @@ class Job:
         status = payload.get("status")
         if not isinstance(job_id, str) or not job_id:
             raise BadResponse("the API's answer has no job id")
+        problem = id_problem(job_id)
+        if problem:
+            raise BadResponse(
+                f"the API's answer has an unusable job id {shorten(job_id, 60)}: {problem}"
+            )
         if not isinstance(status, str) or status not in KNOWN_STATUSES:
-            raise BadResponse(f"the API's answer has an unknown job status: {status!r}")
-        created = payload.get("created")
-        model = payload.get("model")
+            raise BadResponse(
+                f"the API's answer has an unknown job status: {shorten(repr(status), 60)}"
+            )
         return cls(
             id=job_id,
             status=status,
-            created=created if isinstance(created, int) and not isinstance(created, bool) else None,
-            model=model if isinstance(model, str) else None,
+            created=plausible_time(payload.get("created")),
+            model=_short_text(payload.get("model"), MAX_ID_CHARS),
             urls=_result_urls(payload.get("data")),
             error=_error_message(payload.get("error")),
             raw=payload,
         )
+
+
+def plausible_time(value: object) -> int | None:
+    """*value* as a Unix time if it is a whole number between 1970 and 2100, else None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= LAST_PLAUSIBLE_TIME else None
+
+
+def _short_text(value: object, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def _result_urls(data: object) -> tuple[str, ...]:
@@ -92,6 +148,8 @@ def _result_urls(data: object) -> tuple[str, ...]:
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str) or not url:
             raise BadResponse("the API's 'data' holds an item without a url")
+        if len(url) > MAX_URL_CHARS or not is_http_url(url):
+            raise BadResponse(f"the API's result URL is not an http(s) URL: {shorten(url, 80)}")
         urls.append(url)
     return tuple(urls)
 
@@ -101,8 +159,10 @@ def _error_message(error: object) -> str | None:
         return None
     if isinstance(error, dict):
         message = error.get("message")
-        return message if isinstance(message, str) else str(error)
-    return str(error)
+        text = message if isinstance(message, str) else json.dumps(error)[:MAX_ERROR_CHARS]
+    else:
+        text = str(error)
+    return text[:MAX_ERROR_CHARS]
 
 
 def error_message_from_body(body: bytes, fallback: str) -> str:
@@ -110,11 +170,9 @@ def error_message_from_body(body: bytes, fallback: str) -> str:
 
     HTML error pages and other non-JSON bodies give *fallback*: never dump a page.
     """
-    import json
-
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return fallback
     if isinstance(payload, dict):
         message = _error_message(payload.get("error")) or payload.get("message")

@@ -9,6 +9,7 @@ bounded connection pool, so one process can follow hundreds of jobs.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 from collections.abc import Callable, Iterable
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lumen_cli.errors import LumenError, NotFound
+
+FIRST_LOOK = 5.0  # seconds the first request about each job may take, whatever the timeout
 
 if TYPE_CHECKING:
     from lumen_cli.api.client import LumenClient
@@ -116,13 +119,22 @@ class Poller:
                         wake = min(wake, deadline)
                     self.clock.sleep(wake - now)
                     continue
-                results = list(pool.map(self._fetch, [job_id for _, job_id in due]))
+                # A request in flight ends with the wait: --timeout bounds it too (the first
+                # look at each job may take FIRST_LOOK seconds, so --timeout 0 still asks once).
+                left = None if deadline is None else max(deadline - now, 0.0)
+                if left is not None and not polled:
+                    left = max(left, FIRST_LOOK)
+                fetch = functools.partial(self._fetch, within=left)
+                results = list(pool.map(fetch, [job_id for _, job_id in due]))
                 polled = True
                 for (order, job_id), result in zip(due, results, strict=True):
                     if isinstance(result, NotFound):
                         outcome.missing[job_id] = result
                         continue
                     if isinstance(result, LumenError):
+                        if deadline is not None and self.clock.monotonic() >= deadline:
+                            outcome.timed_out = True  # cut short by the timeout, not the API
+                            return outcome
                         raise result
                     previous = outcome.jobs.get(job_id)
                     outcome.jobs[job_id] = result
@@ -135,8 +147,8 @@ class Poller:
                     heapq.heappush(queue, (self.clock.monotonic() + delay, order, job_id))
         return outcome
 
-    def _fetch(self, job_id: str) -> Job | LumenError:
+    def _fetch(self, job_id: str, *, within: float | None) -> Job | LumenError:
         try:
-            return self.client.get_job(job_id)
+            return self.client.get_job(job_id, within=within)
         except LumenError as error:
             return error

@@ -4,7 +4,8 @@ Every client gets the same User-Agent, the same timeout policy, no cookie jar, a
 answer about the environment: proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
 ``NO_PROXY``) and CA bundles (``SSL_CERT_FILE``, ``SSL_CERT_DIR``) are honoured, as curl and
 gh do, except that loopback addresses are always reached directly: a key sent over plain
-http to 127.0.0.1 never passes through a proxy.
+http to 127.0.0.1 never passes through a proxy. Every request can be given a deadline that
+bounds it whole, however slowly a server trickles (``api/network.py``).
 
 Credentials never cross hosts: a client that holds the API key never follows a redirect,
 and a client without one strips every credential header on every hop (redirects included).
@@ -12,6 +13,7 @@ and a client without one strips every credential header on every hop (redirects 
 
 from __future__ import annotations
 
+import functools
 import platform
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,8 @@ from lumen_cli import __version__
 from lumen_cli.errors import ConfigError
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 CONNECT_TIMEOUT = 10.0
@@ -27,8 +31,6 @@ TRUST_ENV = True  # decided once, stated in README: proxies and CA bundles from 
 MAX_REDIRECTS = 10
 # Headers that could identify or authenticate the user: a keyless client never sends them.
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
-# Reached directly whatever the proxy variables say (the sandbox, a local gateway).
-_DIRECT = ("all://localhost", "all://127.0.0.1", "all://[::1]")
 READ_SIZE = 1 << 20  # bytes per socket read (see _widen_socket_reads)
 
 
@@ -44,16 +46,21 @@ def new_client(
     headers: dict[str, str] | None = None,
     read_timeout: float = READ_TIMEOUT,
     max_connections: int = 10,
+    refuse_link_local: bool = False,
 ) -> httpx.Client:
     """An ``httpx.Client`` with lumen's one policy (see the module docstring).
 
     With *api_key* the client sends ``Authorization: Bearer …`` and may not follow
     redirects; without one it may (downloads do), and credential headers are stripped.
+    *refuse_link_local* (downloads) refuses link-local and cloud-metadata addresses, on
+    every redirect hop. Requests made inside ``network.deadline(seconds)`` end by then.
     Raises ``ConfigError`` when the proxy settings of the environment are unusable.
     """
     import http.cookiejar
 
     import httpx
+
+    from lumen_cli.api.network import GuardedTransport, environment_proxies
 
     if api_key and follow_redirects:
         raise ValueError("a client that holds the API key never follows redirects")
@@ -66,7 +73,16 @@ def new_client(
     _widen_socket_reads(READ_SIZE)
     # A jar that accepts no cookie: no answer (or redirect hop) can plant one for the next.
     jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     try:
+        transport = GuardedTransport(
+            ssl_context=_ssl_context(),
+            limits=limits,
+            proxies=environment_proxies() if TRUST_ENV else {},
+            refuse_link_local=refuse_link_local,
+        )
         return httpx.Client(
             base_url=base_url,
             headers=sent,
@@ -74,19 +90,24 @@ def new_client(
             timeout=httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT),
             follow_redirects=follow_redirects,
             max_redirects=MAX_REDIRECTS,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            trust_env=TRUST_ENV,
-            mounts=dict.fromkeys(_DIRECT),
+            transport=transport,
+            trust_env=False,  # the transport reads the environment (proxies) itself
             event_hooks=hooks,  # type: ignore[arg-type]
         )
-    except (ImportError, ValueError, httpx.InvalidURL) as exc:
+    except (ImportError, RuntimeError, ValueError, httpx.InvalidURL) as exc:
         raise ConfigError(
             f"the proxy settings in the environment are unusable: {exc}",
             hint="Check HTTPS_PROXY, HTTP_PROXY and ALL_PROXY (a socks:// proxy needs "
             "`pip install 'httpx[socks]'`).",
         ) from None
+
+
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """The TLS settings of every client, made once: loading CA certificates costs ~30 ms."""
+    import httpx
+
+    return httpx.create_ssl_context(trust_env=TRUST_ENV)  # SSL_CERT_FILE, SSL_CERT_DIR
 
 
 def _strip_credentials(request: httpx.Request) -> None:
