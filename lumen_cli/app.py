@@ -75,7 +75,9 @@ class LumenGroup(TyperGroup):
         if isinstance(state, AppContext):
             state.output.error(error)
         else:  # failed before the context existed
-            typer.echo(f"error: {error.message}", err=True)
+            from lumen_cli.text import escape
+
+            typer.echo(f"error: {escape(error.message)}", err=True)
         raise typer.Exit(int(error.exit_code)) from None
 
 

@@ -8,6 +8,7 @@ variable counts as unset.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from lumen_cli.errors import ConfigError
 from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock
 from lumen_cli.net import is_http_url, is_loopback
+from lumen_cli.text import shorten
 
 DEFAULT_BASE_URL = "https://lumen.mengfanlab.top"
 DEFAULT_PROFILE = "default"
@@ -29,7 +31,7 @@ SANDBOX_SOURCE = "sandbox"  # the source of base_url and api_key under --sandbox
 def check_base_url(base_url: str) -> str:
     """Validate *base_url*; the key goes over plain http only to this machine."""
     if not is_http_url(base_url):
-        raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+        raise ConfigError(f"base_url must be an http(s) URL, got {shorten(repr(base_url), 80)}")
     parts = urlsplit(base_url)
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise ConfigError(
@@ -37,6 +39,10 @@ def check_base_url(base_url: str) -> str:
             hint="Use an https:// base_url (plain http is allowed for 127.0.0.1 only).",
         )
     return base_url.rstrip("/")
+
+
+class Size(int):
+    """The type of settings that hold a byte count (given as ``8G``, ``500M``…)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,12 @@ KEYS: dict[str, Key] = {
         Key("duration", int, "default duration in seconds (4 or more)"),
         Key("generate_audio", bool, "generate audio by default (true/false)"),
         Key("output", str, "download path template, e.g. clips/{date}/{id}.mp4"),
+        Key(
+            "max_download_size",
+            Size,
+            "largest result file to download, e.g. 8G (stops a server that never ends)",
+            default=8 << 30,
+        ),
         Key("webhook_url", str, "default webhook URL"),
         Key("webhook_secret", str, "default webhook signing secret", secret=True),
         Key("sandbox_url", str, "a running sandbox for --sandbox to use instead of its own"),
@@ -78,15 +90,56 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+KEY_PREFIX = "sk-lumen-"
+MASK_MIN_HIDDEN = (
+    12  # a secret shows its last 4 characters only when at least this many stay hidden
+)
+
+
 def mask(secret: str) -> str:
-    """Show enough of a secret to recognise it, never enough to use it."""
-    if len(secret) <= 12:
-        return "*" * len(secret)
-    return f"{secret[:9]}…{secret[-4:]}"
+    """Show enough of a secret to recognise it, never enough to use it.
+
+    At most its last 4 characters (after the ``sk-lumen-`` prefix of a key), and only when
+    at least 12 more stay hidden: ``sk-lumen-…3f9a``, ``…b7c1``, ``****``.
+    """
+    prefix = KEY_PREFIX if secret.startswith(KEY_PREFIX) else ""
+    rest = secret[len(prefix) :]
+    if len(rest) < MASK_MIN_HIDDEN + 4:
+        return f"{prefix}…" if prefix else "****"
+    return f"{prefix}…{rest[-4:]}"
+
+
+def shown_value(key: Key, raw: object) -> str:
+    """*raw* as an error message may quote it: never a secret, nor anything like a key."""
+    if key.secret:
+        return "(the value is a secret: not shown)"
+    if KEY_PREFIX in repr(raw):
+        return "(not shown: it looks like an API key)"
+    return shorten(repr(raw), 80)
+
+
+_SIZE = re.compile(r"([0-9]+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(raw: object) -> int:
+    """A byte count: ``8589934592``, ``8G``, ``500 MiB``, ``64k`` (units are powers of 1024)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    match = _SIZE.fullmatch(str(raw).strip())
+    if match is None or int(match.group(1)) == 0:
+        raise ConfigError(f"expected a size such as 8G or 500M, got {shorten(str(raw), 40)}")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
 
 
 def parse_value(key: Key, raw: object) -> object:
     """Coerce *raw* (a string from env/CLI, or a TOML value) to *key*'s type."""
+    if key.type is Size:
+        try:
+            return parse_size(raw)
+        except ConfigError:
+            message = f"{key.name} must be a size such as 8G or 500M, got {shown_value(key, raw)}"
+            raise ConfigError(message) from None
     if key.type is bool:
         if isinstance(raw, bool):
             return raw
@@ -95,23 +148,25 @@ def parse_value(key: Key, raw: object) -> object:
             return True
         if text in _FALSE:
             return False
-        raise ConfigError(f"{key.name} must be true or false, got {raw!r}")
+        raise ConfigError(f"{key.name} must be true or false, got {shown_value(key, raw)}")
     if key.type is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return _checked(key, raw)
         try:
             return _checked(key, int(str(raw).strip()))
         except ValueError:
-            raise ConfigError(f"{key.name} must be a whole number, got {raw!r}") from None
+            message = f"{key.name} must be a whole number, got {shown_value(key, raw)}"
+            raise ConfigError(message) from None
     if key.type is float:
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             return _checked(key, float(raw))
         try:
             return _checked(key, float(str(raw).strip()))
         except ValueError:
-            raise ConfigError(f"{key.name} must be a number, got {raw!r}") from None
+            message = f"{key.name} must be a number, got {shown_value(key, raw)}"
+            raise ConfigError(message) from None
     if not isinstance(raw, str):
-        raise ConfigError(f"{key.name} must be a string, got {raw!r}")
+        raise ConfigError(f"{key.name} must be a string, got {shown_value(key, raw)}")
     return _checked(key, raw)
 
 

@@ -169,6 +169,12 @@ class HistoryError(LumenError):
     kind = "history"
 
 
+class HistoryBusy(HistoryError):
+    """Another lumen process held the history's lock too long; trying again may work."""
+
+    kind = "history_busy"
+
+
 class Unavailable(LumenError):
     """The service could not be reached, or kept failing, within the deadline."""
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lumen_cli.errors import HistoryError
+from lumen_cli.errors import HistoryBusy, HistoryError
+
+LAST_PLAUSIBLE_TIME = 4_102_444_800  # 2100-01-01, as api.models checks it
 
 if TYPE_CHECKING:
     import sqlite3
@@ -29,7 +31,12 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 30.0
 SUBMITTING = "submitting"  # recorded, request not answered yet
 UNKNOWN = "unknown"  # request sent, answer lost: the job may exist
+# A submit still "submitting" after this long belongs to a process that died mid-request
+# (no submit, retries included, lasts this long): its outcome is unknown.
+STALE_SUBMIT_SECONDS = 300.0
+STALE_SUBMIT_ERROR = "the submitting process ended before the API answered: the job may exist"
 LOCAL_ID_PREFIX = "local-"
+SQLITE_FILES = ("-wal", "-shm", "-journal")  # what SQLite keeps beside the database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,9 +119,15 @@ class History:
             return self._conn
         import sqlite3
 
-        from lumen_cli.fsutil import ensure_private_dir
+        from lumen_cli.fsutil import ensure_private_dir, refuse_symlinks
 
         ensure_private_dir(self.path.parent)
+        # SQLite opens these itself, following links: refuse one planted in their place.
+        companions = [self.path.with_name(self.path.name + end) for end in SQLITE_FILES]
+        try:
+            refuse_symlinks(self.path, *companions)
+        except OSError as exc:
+            raise self._unusable(f"{exc.filename} is a symlink") from None
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -126,6 +139,7 @@ class History:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._check_or_create(conn)
+            self._age_stale_submits(conn)
         except sqlite3.DatabaseError as exc:
             raise self._unusable(str(exc)) from None
         self._conn = conn
@@ -160,6 +174,25 @@ class History:
         if app is None or app[0] != "lumen":
             raise self._unusable("not a lumen history")
 
+    @staticmethod
+    def _age_stale_submits(conn: sqlite3.Connection) -> None:
+        """Mark submits whose process died mid-request as ``unknown`` (shown, not lost)."""
+        import sqlite3
+
+        cutoff = time.time() - STALE_SUBMIT_SECONDS
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM jobs WHERE status=? AND updated_at<? LIMIT 1", (SUBMITTING, cutoff)
+            ).fetchone()
+            if found:  # a read first: most runs find none and need no write lock
+                conn.execute(
+                    "UPDATE jobs SET status=?, error=?, updated_at=?"
+                    " WHERE status=? AND updated_at<?",
+                    (UNKNOWN, STALE_SUBMIT_ERROR, time.time(), SUBMITTING, cutoff),
+                )
+        except sqlite3.OperationalError:
+            pass  # busy: the next run does it
+
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         return self._run(lambda conn: conn.execute(sql, params).rowcount)
 
@@ -167,13 +200,25 @@ class History:
         return self._run(lambda conn: conn.execute(sql, params).fetchall())
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run *work* on the connection, one thread at a time; bad files give HistoryError."""
+        """Run *work* on the connection, one thread at a time.
+
+        A file that is not a usable database gives ``HistoryError`` "unusable"; a lock held
+        too long by another process gives ``HistoryBusy``, which a caller may try again.
+        """
         import sqlite3
 
         with self._lock:
             conn = self._connect()
             try:
                 return work(conn)
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise HistoryBusy(
+                        f"the history file {self.path} is busy ({exc}): another lumen "
+                        "process held it too long",
+                        hint="Try again; if it stays busy, look for a stuck lumen process.",
+                    ) from None
+                raise self._unusable(str(exc)) from None
             except sqlite3.DatabaseError as exc:
                 raise self._unusable(str(exc)) from None
 
@@ -217,21 +262,37 @@ class History:
         return local_id
 
     def resolve_submitted(self, local_id: str, job: Job) -> None:
-        """The submit was answered: the record takes the server's id and status."""
+        """The submit was answered: the record takes the server's id and status.
+
+        Should the server hand out an id the history already holds, the submit's record
+        takes that row's place (it describes the job the id names now).
+        """
         created = float(job.created) if job.created is not None else None
-        self._write(
-            "UPDATE jobs SET id=?, status=?, updated_at=?, created_at=COALESCE(?, created_at),"
-            " urls=?, error=? WHERE id=?",
-            (
-                job.id,
-                job.status,
-                time.time(),
-                created,
-                json.dumps(list(job.urls)),
-                job.error,
-                local_id,
-            ),
-        )
+
+        def resolve(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if job.id != local_id:
+                    conn.execute("DELETE FROM jobs WHERE id=?", (job.id,))
+                conn.execute(
+                    "UPDATE jobs SET id=?, status=?, updated_at=?,"
+                    " created_at=COALESCE(?, created_at), urls=?, error=? WHERE id=?",
+                    (
+                        job.id,
+                        job.status,
+                        time.time(),
+                        created,
+                        json.dumps(list(job.urls)),
+                        job.error,
+                        local_id,
+                    ),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        self._run(resolve)
 
     def mark_unknown(self, local_id: str, reason: str) -> None:
         self._write(
@@ -331,19 +392,41 @@ class History:
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
+    """A row as a record; a value another program (or a bad disk) mangled reads as empty."""
     return JobRecord(
-        id=row["id"],
-        profile=row["profile"],
-        base_url=row["base_url"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        status=row["status"],
-        model=row["model"],
-        prompt=row["prompt"],
-        mode=row["mode"],
-        request=json.loads(row["request"] or "{}"),
-        error=row["error"],
-        urls=json.loads(row["urls"] or "[]"),
-        paths=json.loads(row["paths"] or "[]"),
-        local_id=row["local_id"],
+        id=str(row["id"]),
+        profile=_text(row["profile"]) or "",
+        base_url=_text(row["base_url"]) or "",
+        created_at=_time(row["created_at"]),
+        updated_at=_time(row["updated_at"]),
+        status=_text(row["status"]) or UNKNOWN,
+        model=_text(row["model"]),
+        prompt=_text(row["prompt"]),
+        mode=_text(row["mode"]),
+        request=_json(row["request"], dict) or {},
+        error=_text(row["error"]),
+        urls=[url for url in _json(row["urls"], list) or [] if isinstance(url, str)],
+        paths=[path for path in _json(row["paths"], list) or [] if isinstance(path, str)],
+        local_id=_text(row["local_id"]),
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _time(value: object) -> float:
+    """A stored Unix time, or 0 for anything that is not one (1970 sorts it last)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    return float(value) if 0 <= value <= LAST_PLAUSIBLE_TIME else 0.0
+
+
+def _json(value: object, kind: type[T]) -> T | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        document = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, kind) else None

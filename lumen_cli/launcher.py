@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from lumen_cli.errors import Unavailable
-from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock
+from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock, open_regular
 
 DEFAULT_PORT = 8765
 START_TIMEOUT = 15.0
@@ -96,7 +97,8 @@ def ensure_sandbox(
         ]  # fmt: skip
         if job_seconds is not None:
             command += ["--job-seconds", str(job_seconds)]
-        with open(state_dir / "sandbox.log", "ab") as log:
+        log_fd = open_regular(state_dir / "sandbox.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        with open(log_fd, "ab") as log:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,

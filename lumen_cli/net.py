@@ -33,6 +33,23 @@ def is_http_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(host)
 
 
+def public_url(url: str) -> str:
+    """*url* as it may be shown or kept beside a file: scheme, host, port and path only.
+
+    A user name and password, a signed query (``?token=…``) and a fragment are dropped.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparseable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
 def check_http_url(what: str, value: str, *, hint: str | None = None) -> str:
     """*value* if it is an http(s) URL; else ``BadInput`` naming *what* (a flag, a field)."""
     if not is_http_url(value):

@@ -78,4 +78,19 @@ def test_mask_never_shows_a_usable_secret() -> None:
     assert shown.startswith("sk-lumen-")
     assert shown.endswith("wxyz")
     assert "mnop" not in shown
-    assert mask("short") == "*****"
+    assert mask("short") == "****"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["whsec-1234567", "sk-lumen-abcd", "sk-lumen-0123456789abcde", "a" * 15, "x"],
+)
+def test_mask_shows_at_most_four_characters_of_a_short_secret(secret: str) -> None:
+    shown = mask(secret).removeprefix("sk-lumen-")
+    assert len(shown.replace("…", "").replace("*", "")) == 0  # too short to show any
+
+
+@pytest.mark.parametrize("secret", ["whsec-0123456789abcdef", "sk-lumen-0123456789abcdefXYZW"])
+def test_mask_of_a_long_secret_keeps_only_its_last_four(secret: str) -> None:
+    shown = mask(secret)
+    assert shown.removeprefix("sk-lumen-") == "…" + secret[-4:]

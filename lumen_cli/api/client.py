@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 JOBS_PATH = "/v1/videos/generations"
-ATTEMPT_SECONDS = 30.0  # a whole request, answer included, however slowly it trickles
 MAX_ANSWER_BYTES = 4 << 20  # a job is a few hundred bytes; a status answer is never MiBs
 # An id no job can have: the API answers 404 to a good key and 401 to a bad one.
 KEY_PROBE_ID = "lumen-cli-key-check"
@@ -187,7 +186,7 @@ class LumenClient:
         from lumen_cli.api.network import deadline
 
         try:
-            with deadline(ATTEMPT_SECONDS):  # however slowly the server trickles
+            with deadline(self.retry.attempt_seconds):  # however slowly the server trickles
                 answer = self._exchange(method, path, body)
         except httpx.TransportError as exc:
             if not resend and not never_sent(exc):

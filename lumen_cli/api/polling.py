@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 from lumen_cli.errors import LumenError, NotFound
 
-FIRST_LOOK = 5.0  # seconds the first request about each job may take, whatever the timeout
-
 if TYPE_CHECKING:
     from lumen_cli.api.client import LumenClient
     from lumen_cli.api.models import Job
@@ -36,6 +34,7 @@ class PollPolicy:
     fixed: float | None = None
     jitter: float = 0.1
     workers: int = 8
+    first_look: float = 5.0  # seconds the first request about a job may take, whatever the timeout
 
     def next_interval(self, previous: float | None, rng: random.Random) -> tuple[float, float]:
         """The next base interval, and that interval with jitter applied."""
@@ -120,10 +119,10 @@ class Poller:
                     self.clock.sleep(wake - now)
                     continue
                 # A request in flight ends with the wait: --timeout bounds it too (the first
-                # look at each job may take FIRST_LOOK seconds, so --timeout 0 still asks once).
+                # look at each job may take `first_look` seconds: --timeout 0 still asks once).
                 left = None if deadline is None else max(deadline - now, 0.0)
                 if left is not None and not polled:
-                    left = max(left, FIRST_LOOK)
+                    left = max(left, self.policy.first_look)
                 fetch = functools.partial(self._fetch, within=left)
                 results = list(pool.map(fetch, [job_id for _, job_id in due]))
                 polled = True

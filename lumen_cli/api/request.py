@@ -7,7 +7,6 @@ no round trip and never a credit.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from lumen_cli.errors import BadInput
 from lumen_cli.net import check_http_url, is_http_url
+from lumen_cli.text import json_text
 
 MIN_DURATION = 4
 _ASPECT_RATIO = re.compile(r"^[1-9][0-9]*:[1-9][0-9]*$")
@@ -117,7 +117,7 @@ def curl_command(base_url: str, body: dict[str, Any]) -> str:
     """The curl command that sends *body*; the key stays in ``$LUMEN_API_KEY``."""
     from lumen_cli.api.client import JOBS_PATH
 
-    payload = json.dumps(body, ensure_ascii=False)
+    payload = json_text(body)
     return (
         f"curl -sS {shlex.quote(base_url.rstrip('/') + JOBS_PATH)} \\\n"
         '  -H "Authorization: Bearer $LUMEN_API_KEY" \\\n'

@@ -38,7 +38,8 @@ class RetryPolicy:
 
     ``deadline`` bounds the whole call, sleeps included (for downloads: the time since the
     file last grew); a ``Retry-After`` longer than ``retry_after_cap`` is capped, and one
-    that would overrun the deadline ends the call.
+    that would overrun the deadline ends the call. ``attempt_seconds`` bounds each API
+    request whole, answer included, however slowly a server sends it.
     """
 
     max_attempts: int = 6
@@ -46,6 +47,7 @@ class RetryPolicy:
     max_delay: float = 15.0
     deadline: float = 60.0
     retry_after_cap: float = 60.0
+    attempt_seconds: float = 30.0
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Delay before retry number *attempt* (1-based): exponential with full jitter.

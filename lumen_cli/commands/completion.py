@@ -50,4 +50,4 @@ def completion(
         lumen completion fish > ~/.config/fish/completions/lumen.fish
     """
     state = app_context(ctx)
-    state.output.data(completion_script(shell.value).rstrip("\n"))
+    state.output.lines(completion_script(shell.value).rstrip("\n"))

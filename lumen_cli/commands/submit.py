@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -149,6 +149,7 @@ def submit(
     """
     from lumen_cli.api.models import detect_mode, redact_secrets
     from lumen_cli.api.request import JobSpec, build_body, curl_command
+    from lumen_cli.text import json_text
 
     state = app_context(ctx, json_output=json_output, quiet=quiet)
     out = state.output
@@ -175,9 +176,9 @@ def submit(
     if dry_run:
         shown = redact_secrets(body)
         if curl:
-            out.data(curl_command(state.base_url, shown))
+            out.lines(curl_command(state.base_url, shown))
         else:
-            out.json(shown) if json_output else out.data(_json_text(shown))
+            out.json(shown) if json_output else out.lines(json_text(shown, indent=2))
         out.info(f"dry run: {mode}, nothing was sent")
         return
 
@@ -208,9 +209,3 @@ def submit(
             output=output,
         )
         raise typer.Exit(followed.report(state.output, single=True))
-
-
-def _json_text(document: Any) -> str:
-    import json
-
-    return json.dumps(document, indent=2, ensure_ascii=False)

@@ -347,7 +347,7 @@ def send(
     else:
         out.data(f"{result.status} {result.reason}".rstrip())
         if shown.strip():
-            out.data(shown.rstrip("\n"))
+            out.lines(shown.rstrip("\n"))
         if len(result.body) > BODY_SHOWN:
             out.info(f"(answer truncated: {len(result.body) - BODY_SHOWN} more characters)")
     code = exit_code_for_answer(result.status)

@@ -46,9 +46,9 @@ from lumen_cli.api.retry import (
     retryable_status,
 )
 from lumen_cli.api.transport import READ_TIMEOUT, new_client
-from lumen_cli.download.part import PartFile, Writer, file_sha256, public_url
+from lumen_cli.download.part import PartFile, Writer, file_sha256
 from lumen_cli.errors import BadInput, DownloadError, describe_exception
-from lumen_cli.net import is_http_url
+from lumen_cli.net import is_http_url, public_url
 
 if TYPE_CHECKING:
     import random
@@ -58,6 +58,10 @@ if TYPE_CHECKING:
     from lumen_cli.clock import Clock
 
 PROGRESS_SECONDS = 0.25  # the bar moves at least this often on a slow link
+DEFAULT_MAX_BYTES = 8 << 30  # the `max_download_size` setting's default: no clip is 8 GiB
+STALL_SECONDS = 60.0  # an attempt that receives less than STALL_BYTES in this long has stalled
+STALL_BYTES = 16 << 10
+PROGRESS_BYTES = 64 << 10  # growth that counts as progress (and starts the retries afresh)
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)", re.IGNORECASE)
 _EXPIRED_HINT = "The signed URL may have expired; rerun `lumen download {id}` to get a fresh one."
@@ -125,9 +129,13 @@ class Downloader:
         read_timeout: float = READ_TIMEOUT,
         rng: random.Random | None = None,
         checksum: bool = True,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        stall_seconds: float = STALL_SECONDS,
     ) -> None:
         self.clock = clock
         self.checksum = checksum
+        self.max_bytes = max_bytes
+        self.stall_seconds = stall_seconds
         self.retry = retry or RetryPolicy()
         self.chunk_size = chunk_size
         self.read_timeout = read_timeout
@@ -166,30 +174,37 @@ class Downloader:
             part.open()
         except OSError as exc:
             raise BadInput(f"cannot write {part.path}: {exc.strerror}") from None
-        done = False
         try:
-            existing = None if force else _size_of(path)
-            if force:
-                part.restart()
-            elif existing is None:
-                part.load()
-            try:
-                self._transfer(url, part, job_id=job_id, existing=existing)
-            except _AlreadySaved:
-                part.discard()
-                done = True
-                digest = file_sha256(path) if self.checksum else None
-                return Saved(job_id, url, path.absolute(), existing or 0, digest, True)
-            if part.total is not None and part.offset != part.total:  # never expected
-                raise DownloadError(f"{part.path} holds {part.offset} of {part.total} bytes")
-            part.commit()
-            done = True
-            digest = part.hasher.hexdigest() if part.hasher is not None else None
-            return Saved(job_id, url, path.absolute(), part.offset, digest, False)
+            return self._fetch_into(part, url, path, job_id=job_id, force=force)
+        except OSError as exc:  # a full disk, a permission, a symlink planted meanwhile
+            raise DownloadError(
+                f"cannot write {exc.filename or part.path}: {exc.strerror or exc}",
+                hint="Free some space (or fix the permissions) and rerun to resume.",
+            ) from None
         finally:
-            if not done and part.offset == 0:
+            if part.offset == 0:
                 part.discard()  # nothing to resume: leave no empty .part behind
             part.close()
+
+    def _fetch_into(
+        self, part: PartFile, url: str, path: Path, *, job_id: str, force: bool
+    ) -> Saved:
+        existing = None if force else _size_of(path)
+        if force:
+            part.restart()
+        elif existing is None:
+            part.load()
+        try:
+            self._transfer(url, part, job_id=job_id, existing=existing)
+        except _AlreadySaved:
+            part.discard()
+            digest = file_sha256(path) if self.checksum else None
+            return Saved(job_id, url, path.absolute(), existing or 0, digest, True)
+        if part.total is not None and part.offset != part.total:  # never expected
+            raise DownloadError(f"{part.path} holds {part.offset} of {part.total} bytes")
+        part.commit()
+        digest = part.hasher.hexdigest() if part.hasher is not None else None
+        return Saved(job_id, url, path.absolute(), part.offset, digest, False)
 
     def _transfer(self, url: str, part: PartFile, *, job_id: str, existing: int | None) -> None:
         """Attempt until the ``.part`` is complete, through the one retry loop."""
@@ -199,7 +214,11 @@ class Downloader:
                 self._attempt(url, part, job_id=job_id, existing=existing)
 
         def grew() -> bool:
-            if part.offset > part.best:
+            # A trickle of bytes is no progress: a real step forward, or a whole answer (a
+            # server that caps ranges), starts the count afresh.
+            if part.offset > part.best and (
+                part.offset >= part.best + PROGRESS_BYTES or part.answered_whole
+            ):
                 part.best = part.offset
                 return True
             return False
@@ -232,6 +251,8 @@ class Downloader:
         """One GET: check the answer, then stream its body into the ``.part``."""
         import httpx
 
+        from lumen_cli.api.network import RefusedAddress
+
         headers = {}
         if part.offset:
             headers["Range"] = f"bytes={part.offset}-"
@@ -243,10 +264,8 @@ class Downloader:
                     _compare_existing(response, part.final, existing)
                 end = self._accept(response, url, part, job_id=job_id)
                 self._receive(response, url, part, end)
-        except httpx.UnsupportedProtocol as exc:
-            raise DownloadError(
-                f"cannot download {public_url(url)}: {describe_exception(exc)}"
-            ) from None
+        except (httpx.UnsupportedProtocol, RefusedAddress) as exc:
+            raise DownloadError(f"cannot download {public_url(url)}: {exc}") from None
         except httpx.TooManyRedirects:
             raise DownloadError(f"too many redirects for {public_url(url)}") from None
         except httpx.TransportError as exc:
@@ -274,6 +293,7 @@ class Downloader:
             if part.offset:
                 part.restart()  # the whole file again: never append it to what we have
             total = _content_length(response)
+            self._check_size(url, total)
             part.begin(url, total, _validator(response))
             return total
         if status == 206:
@@ -293,11 +313,20 @@ class Downloader:
         length = _content_length(response)
         if length is not None and length != last - first + 1:
             self._wrong_bytes(url, part, f"Content-Length {length} for the range {first}-{last}")
+        self._check_size(url, total)
         if first == 0:
             part.begin(url, total, _validator(response))
         elif part.total is None:
             part.total = total
         return last + 1
+
+    def _check_size(self, url: str, total: int | None) -> None:
+        if total is not None and total > self.max_bytes:
+            raise DownloadError(
+                f"{public_url(url)} is {total} bytes, more than max_download_size "
+                f"({self.max_bytes} bytes); nothing was downloaded",
+                hint="Raise it with `lumen config set max_download_size 20G` if that is right.",
+            )
 
     def _wrong_bytes(self, url: str, part: PartFile, what: str) -> NoReturn:
         """The server answered other bytes than asked: start over once, then give up."""
@@ -315,19 +344,30 @@ class Downloader:
 
     def _receive(self, response: httpx.Response, url: str, part: PartFile, end: int | None) -> None:
         """Stream the body into the ``.part``; the byte count must reach *end* exactly."""
+        part.answered_whole = False
         shown = None
         if self.progress is not None:
             shown = self.progress.track(part.final.name, end, part.offset)
         received = reported = part.offset
         reported_at = time.monotonic()
-        too_much = False
+        # The server may announce no size and never stop, or send a byte a minute: stop at
+        # max_download_size, and end an attempt that receives too little for too long.
+        limit = end if end is not None else self.max_bytes
+        window_start, window_bytes = time.monotonic(), 0
+        stalled = too_much = False
         with Writer(part) as writer:
             for chunk in response.iter_raw():
                 received += len(chunk)
-                if end is not None and received > end:
+                if received > limit:
                     too_much = True
                     break
                 writer.put(chunk)
+                window_bytes += len(chunk)
+                if window_bytes >= STALL_BYTES:
+                    window_start, window_bytes = time.monotonic(), 0
+                elif time.monotonic() - window_start > self.stall_seconds:
+                    stalled = True
+                    break
                 # Progress moves every chunk_size bytes, or every quarter second on a slow
                 # link, never per byte: it must cost nothing.
                 if shown is not None and (
@@ -339,15 +379,25 @@ class Downloader:
         # The writer has drained here, even after an error: part.offset is what is on disk.
         if too_much:
             part.restart()
+            if end is not None:
+                raise DownloadError(
+                    f"the server sent more bytes than the {end} it announced for {part.final}"
+                )
             raise DownloadError(
-                f"the server sent more bytes than the {end} it announced for {part.final}"
+                f"{public_url(url)} sent more than max_download_size ({self.max_bytes} bytes) "
+                f"with no size announced; stopped, nothing was saved at {part.final}",
+                hint="Raise it with `lumen config set max_download_size 20G` if that is right.",
             )
+        if stalled:
+            reason = f"the download stalled (under {STALL_BYTES} bytes in {self.stall_seconds:g} s)"
+            raise self._retry(url, part, reason)
         if shown is not None:
             self._advance(shown, part.offset)
         if end is not None and part.offset < end:
             raise self._retry(url, part, f"the connection closed at byte {part.offset} of {end}")
         if part.total is not None and part.offset < part.total:
             # A 206 for less than was asked (some servers cap ranges): ask for the rest.
+            part.answered_whole = True
             reason = f"the server sent up to byte {part.offset} of {part.total}"
             raise self._retry(url, part, reason, delay=0.0)
 
@@ -378,6 +428,7 @@ class Downloader:
                 follow_redirects=True,
                 headers={"Accept-Encoding": "identity"},
                 read_timeout=self.read_timeout,
+                refuse_link_local=True,  # result URLs and their redirects come from outside
             )
         return self._http
 

@@ -14,25 +14,16 @@ import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from lumen_cli.errors import DownloadError
-from lumen_cli.fsutil import fsync_dir
+from lumen_cli.fsutil import atomic_write, fsync_dir, open_regular
+from lumen_cli.net import public_url
 
 if TYPE_CHECKING:
     import io
 
 PART_SUFFIX = ".part"
 META_SUFFIX = ".part.json"  # beside NAME.part: the validator a rerun resumes with
-
-
-def public_url(url: str) -> str:
-    """*url* without its query: signed URLs carry temporary credentials there."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 class PartFile:
@@ -52,7 +43,8 @@ class PartFile:
         self.meta_path = final.with_name(final.name + META_SUFFIX)
         self.chunk_size = chunk_size
         self.offset = 0
-        self.best = 0  # the largest offset reached in this run: progress resets retries
+        self.best = 0  # the offset when retries last started afresh (see fetch.grew)
+        self.answered_whole = False  # the last answer's body arrived in full
         self.total: int | None = None  # the size the server announced
         self.validator: str | None = None  # strong ETag or Last-Modified, for If-Range
         self.restarts = 0  # restarts forced by a server answering the wrong bytes
@@ -73,7 +65,7 @@ class PartFile:
         video, so the lock is taken again on whatever the path now names.
         """
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
                 _lock(fd)
                 now = os.stat(self.path)
@@ -142,9 +134,7 @@ class PartFile:
         document = {"url": public_url(url), "total": total, "validator": validator}
         # Renamed into place but not fsynced: after a crash a missing or torn sidecar only
         # means load() starts over, and two fsyncs per file would cost more than they save.
-        temp = self.meta_path.with_name(self.meta_path.name + ".tmp")
-        temp.write_text(json.dumps(document))
-        os.replace(temp, self.meta_path)
+        atomic_write(self.meta_path, json.dumps(document).encode(), mode=0o644, durable=False)
 
     def write(self, chunk: bytes) -> None:
         view = memoryview(chunk)

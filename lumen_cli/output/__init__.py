@@ -3,6 +3,8 @@
 * ``--json``: exactly one JSON document on stdout, whatever happens.
 * Terminals get rich tables, live views, progress bars and colour (``NO_COLOR`` is
   honoured); pipes get plain, tab-separated text. Ids are never truncated.
+* Every human-readable line escapes control characters (``text.escape``): text from servers,
+  the history or files can neither drive the terminal nor forge a line or a field.
 
 ``Output`` takes its streams and its TTY flag from the caller when given (tests render the
 terminal view into a buffer, as gh's ``iostreams.Test()`` does); otherwise it looks up
@@ -11,11 +13,12 @@ terminal view into a buffer, as gh's ``iostreams.Test()`` does); otherwise it lo
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
+
+from lumen_cli.text import escape, json_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -103,19 +106,30 @@ class Output:
     # -- stdout: data -------------------------------------------------------------------
 
     def data(self, text: str) -> None:
-        """A line of data on stdout."""
-        self.stdout.write(text + "\n")
-        self.stdout.flush()
+        """A line of data on stdout (control characters escaped)."""
+        self._write_out(escape(text))
+
+    def record(self, values: Sequence[object]) -> None:
+        """One tab-separated record on stdout: no value can add a field or a line."""
+        self._write_out("\t".join(escape(value) for value in values))
+
+    def lines(self, text: str) -> None:
+        """A block of lines on stdout (a script, a command, a document), each line escaped."""
+        self._write_out("\n".join(escape(line) for line in text.split("\n")))
 
     def json(self, document: Any) -> None:
         """The one JSON document of this run, on stdout."""
         self._json_written = True
-        self.data(json.dumps(document, indent=2, ensure_ascii=False))
+        self._write_out(json_text(document, indent=2))
 
     def json_line(self, document: Any) -> None:
         """One JSON Lines record on stdout (for streams such as ``batch``)."""
         self._json_written = True
-        self.data(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+        self._write_out(json_text(document))
+
+    def _write_out(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
 
     def fields(self, pairs: Sequence[tuple[str, object]]) -> None:
         """Aligned ``name  value`` lines on stdout, skipping empty values."""
@@ -124,19 +138,20 @@ class Output:
         for name, value in shown:
             if isinstance(value, (list, tuple)):
                 for index, item in enumerate(value):
-                    self.data(f"{(name if index == 0 else ''):<{width}}  {item}")
+                    self.data(f"{(name if index == 0 else ''):<{width}}  {escape(item)}")
             else:
-                self.data(f"{name:<{width}}  {value}")
+                self.data(f"{name:<{width}}  {escape(value)}")
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """A rich table on a terminal; tab-separated lines without a header otherwise."""
         if not self.stdout_tty:
             for row in rows:
-                self.data("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row))
+                self.record(row)
             return
         from lumen_cli.output.tables import print_table
 
-        hidden = print_table(self.console(stderr=False), headers, rows)
+        safe = [[escape(cell) for cell in row] for row in rows]
+        hidden = print_table(self.console(stderr=False), headers, safe)
         if hidden:
             self.hint(f"(hidden to fit the terminal: {', '.join(hidden)}; --json shows everything)")
 
@@ -163,10 +178,11 @@ class Output:
             self._stderr(f"hint: {error.hint}", style="dim")
 
     def _stderr(self, text: str, *, style: str) -> None:
+        text = escape(text)
         if style and self.color:
-            from rich.markup import escape
+            from rich.markup import escape as escape_markup
 
-            self.console().print(f"[{style}]{escape(text)}[/]")
+            self.console().print(f"[{style}]{escape_markup(text)}[/]")
         else:
             self.stderr.write(text + "\n")
             self.stderr.flush()

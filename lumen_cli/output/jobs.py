@@ -69,7 +69,7 @@ def report_followed(
     for job_id in ids:
         found = jobs.get(job_id)
         if found is None:
-            out.data(f"{job_id}\tnot found")
+            out.record([job_id, "not found"])
             continue
         detail = saved.get(job_id) or list(found.urls) or ([found.error] if found.error else [])
-        out.data("\t".join([found.id, found.status, *detail]))
+        out.record([found.id, found.status, *detail])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from lumen_cli.text import escape
+
 if TYPE_CHECKING:
     from rich.spinner import Spinner
 
@@ -63,7 +65,8 @@ class WaitDisplay:
     def note(self, job_id: str, text: str) -> None:
         """A line about one job (e.g. where it was saved)."""
         if self._live is not None:
-            self._live.console.print(f"{job_id}  {text}", highlight=False, markup=False)
+            line = escape(f"{job_id}  {text}")
+            self._live.console.print(line, highlight=False, markup=False)
         else:
             self.output.info(f"{job_id}  {text}")
 
@@ -96,9 +99,8 @@ class WaitDisplay:
                 marker = self._spinners.setdefault(job.id, Spinner("dots"))
             end = self.ended_at.get(job.id, now)
             elapsed = format_duration(end - job.created) if job.created else ""
-            table.add_row(
-                marker, job.id, Text(job.status, style=STATUS_STYLE.get(job.status, "")), elapsed
-            )
+            status = Text(job.status, style=STATUS_STYLE.get(job.status, ""))
+            table.add_row(marker, escape(job.id), status, elapsed)
         hidden = len(self.jobs) - self.MAX_ROWS
         footer = Text(self.tally() + (f"  (+{hidden} more)" if hidden > 0 else ""), style="dim")
         return Group(table, footer)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lumen_cli.text import escape
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
@@ -22,6 +24,7 @@ class DownloadProgress:
     def track(self, name: str, total: int | None, completed: int) -> TaskID:
         """The bar of file *name* (a new one, or the unfinished one of an earlier attempt)."""
         progress = self._display()
+        name = escape(name)
         for task in progress.tasks:
             if task.description == name and not task.finished:
                 progress.update(task.id, total=total, completed=completed)
@@ -34,7 +37,7 @@ class DownloadProgress:
 
     def note(self, text: str) -> None:
         """A line above the bars (a retry, say)."""
-        self.console.print(text, markup=False, highlight=False)
+        self.console.print(escape(text), markup=False, highlight=False)
 
     def close(self) -> None:
         if self._progress is not None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lumen_cli.config import KEYS
 from lumen_cli.errors import LumenError
 
 if TYPE_CHECKING:
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from lumen_cli.webhook.sender import Sender
 
 DEFAULT_EXEC_TIMEOUT = 300.0
-# The listener's own secret is not passed on to --exec: it has no use for it.
-EXEC_ENV_DROPPED = ("LUMEN_WEBHOOK_SECRET",)
+# Secrets (the key, the listener's own signing secret) are not passed on to --exec.
+EXEC_ENV_DROPPED = frozenset(key.env_var for key in KEYS.values() if key.secret)
 
 
 class StepFailed(Exception):
@@ -56,7 +57,7 @@ class EventProcessor:
             self.rt.output.json_line(job.raw)
         else:
             detail = " ".join(job.urls) or job.error or ""
-            self.rt.output.data(f"{job.id}\t{job.status}\t{detail}".rstrip("\t"))
+            self.rt.output.record([job.id, job.status, *([detail] if detail else [])])
         if self.forward_to:
             self._step("forwarding", job, lambda: self._forward(event))
         if self.exec_command:

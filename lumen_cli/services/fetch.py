@@ -12,6 +12,7 @@ from lumen_cli.download.names import output_paths, url_extension
 from lumen_cli.download.part import file_sha256
 from lumen_cli.download.sidecar import iso_time, write_sidecar
 from lumen_cli.errors import BadInput, DownloadError
+from lumen_cli.net import public_url
 
 if TYPE_CHECKING:
     from lumen_cli.api.models import Job
@@ -38,7 +39,10 @@ def download_job(
     display = rt.output.download_progress() if progress is not False else None
     # A checksum costs time on fast links: compute it only where it is shown.
     checksum = sidecar or rt.output.json_mode
-    with Downloader(clock=rt.clock, progress=display, checksum=checksum) as downloader:
+    max_bytes = int(rt.settings.value("max_download_size"))
+    with Downloader(
+        clock=rt.clock, progress=display, checksum=checksum, max_bytes=max_bytes
+    ) as downloader:
         saved = save_job_files(
             downloader, job, record, template=template, force=force, sidecar=sidecar
         )
@@ -103,7 +107,7 @@ def sidecar_document(saved: Saved, job: Job, record: JobRecord | None) -> dict[s
         "created": iso_time(_created(job, record)),
         "finished": iso_time(finished),
         "downloaded": iso_time(time.time()),
-        "url": saved.url,
+        "url": public_url(saved.url),  # a signed query must not sit in a 0644 file
         "file": saved.path.name,
         "bytes": saved.bytes,
         "sha256": saved.sha256 or file_sha256(saved.path),

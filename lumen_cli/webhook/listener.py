@@ -517,7 +517,8 @@ def serve_until_stopped(
             listener.stop_accepting()
             pending = listener.pending
             if pending:
-                info(f"\nfinishing {pending} received event(s) first; Ctrl-C again abandons them")
+                info("")
+                info(f"finishing {pending} received event(s) first; Ctrl-C again abandons them")
             listener.stop(drain=True)
         except KeyboardInterrupt:
             unfinished = listener.pending
@@ -527,4 +528,5 @@ def serve_until_stopped(
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    info(f"\nstopped: {listener.stats.summary()}")
+    info("")
+    info(f"stopped: {listener.stats.summary()}")

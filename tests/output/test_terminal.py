@@ -41,7 +41,8 @@ def test_a_pipe_gets_tab_separated_lines_and_no_header() -> None:
     stdout = io.StringIO()
     out = Output(stdout=stdout, stderr=io.StringIO(), tty=False)
     out.table(["ID", "PROMPT"], [[LONG_ID, "two\nlines\tand a tab"]])
-    assert stdout.getvalue() == f"{LONG_ID}\ttwo lines and a tab\n"
+    # A value can add no field and no line: its tab and newline are shown escaped.
+    assert stdout.getvalue() == f"{LONG_ID}\ttwo\\nlines\\tand a tab\n"
 
 
 def test_the_wait_view_spinner_turns_and_finished_jobs_show_their_mark() -> None:
