@@ -233,11 +233,8 @@ class ConfigFile:
 
     def update(self, profile: str, name: str, value: object | None) -> None:
         """Set (or with ``None`` remove) one key of *profile*, atomically, under a lock."""
-        import tomli_w
 
-        ensure_private_dir(self.path.parent)
-        with file_lock(self.path.parent / ".config.lock"):
-            data = self.load()
+        def change(data: dict[str, Any]) -> None:
             table = data.setdefault("profiles", {}).setdefault(profile, {})
             if value is None:
                 table.pop(name, None)
@@ -245,16 +242,25 @@ class ConfigFile:
                     del data["profiles"][profile]
             else:
                 table[name] = value
-            atomic_write(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+
+        self._rewrite(change)
 
     def set_default_profile(self, profile: str) -> None:
+        self._rewrite(lambda data: data.update(default_profile=profile))
+
+    def _rewrite(self, change: Callable[[dict[str, Any]], object]) -> None:
+        """Read, *change* and write the file back whole, under the config folder's lock."""
         import tomli_w
 
-        ensure_private_dir(self.path.parent)
-        with file_lock(self.path.parent / ".config.lock"):
-            data = self.load()
-            data["default_profile"] = profile
-            atomic_write(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+        try:
+            ensure_private_dir(self.path.parent)
+            with file_lock(self.path.parent / ".config.lock"):
+                data = self.load()
+                change(data)
+                atomic_write(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+        except OSError as exc:
+            where = exc.filename or self.path
+            raise ConfigError(f"cannot write {where}: {exc.strerror or exc}") from None
 
     def loose_permissions(self) -> bool:
         """True when others can read the file (it may hold a key)."""

@@ -31,10 +31,10 @@ def ensure_private_dir(path: Path) -> Path:
         if folder.exists():
             break
         missing.append(folder)
+    # One by one: mkdir(parents=True) would make the parents 0777 less the umask.
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):  # made by a parallel lumen meanwhile
             folder.mkdir(mode=0o700)
-            os.chmod(folder, 0o700)  # mkdir's mode passes through the umask; this does not
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True, mode=0o700)  # raises the clear error
     return path

@@ -98,9 +98,11 @@ def output_paths(
             stem, suffix = os.path.splitext(name)
             name = f"{stem}-{index + 1}{suffix}"
         if len(name.encode("utf-8")) > NAME_MAX_BYTES:
+            made_by = f"the -o template {template!r}" if template else f"the job id {job_id}"
             raise BadInput(
-                f"the file name {name[:40]}... is too long ({len(name.encode())} bytes)",
-                hint="Use a shorter -o template: {prompt} is already up to 60 characters.",
+                f"the file name {name[:40]}… is {len(name.encode())} bytes long, more than "
+                f"file systems take ({NAME_MAX_BYTES}): {made_by} makes it too long",
+                hint="Pass -o with a shorter name ({prompt} is already up to 60 characters).",
             )
         paths.append(base_dir / rendered.with_name(name))
     return paths
