@@ -16,10 +16,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lumen_cli.errors import ConfigError
+from lumen_cli.errors import BadInput, ConfigError
 from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock
-from lumen_cli.net import is_http_url, is_loopback
+from lumen_cli.net import check_http_url, is_http_url, is_loopback
 from lumen_cli.text import shorten
+from lumen_cli.values import (
+    check_aspect_ratio,
+    check_duration,
+    check_model,
+    check_resolution,
+    check_template,
+)
 
 DEFAULT_BASE_URL = "https://lumen.mengfanlab.top"
 DEFAULT_PROFILE = "default"
@@ -28,10 +35,10 @@ SANDBOX_KEY = "sk-lumen-sandbox"  # what --sandbox sends: the sandbox takes any 
 SANDBOX_SOURCE = "sandbox"  # the source of base_url and api_key under --sandbox
 
 
-def check_base_url(base_url: str) -> str:
+def check_base_url(base_url: str, what: str = "base_url") -> str:
     """Validate *base_url*; the key goes over plain http only to this machine."""
     if not is_http_url(base_url):
-        raise ConfigError(f"base_url must be an http(s) URL, got {shorten(repr(base_url), 80)}")
+        raise ConfigError(f"{what} must be an http(s) URL, got {shorten(repr(base_url), 80)}")
     parts = urlsplit(base_url)
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise ConfigError(
@@ -45,6 +52,16 @@ class Size(int):
     """The type of settings that hold a byte count (given as ``8G``, ``500M``…)."""
 
 
+def _http_url(value: str, what: str) -> str:
+    return check_http_url(what, value)
+
+
+def _port(value: int, what: str) -> int:
+    if not 1 <= value <= 65535:
+        raise BadInput(f"{what} must be a port number (1 to 65535), got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Key:
     """One setting: its type, whether it is secret, its default, its check, what it means."""
@@ -54,7 +71,9 @@ class Key:
     help: str
     default: object = None
     secret: bool = False
-    check: Callable[[Any], object] | None = None  # returns the value to use, or raises
+    # Returns the value to use, or raises BadInput; the second argument names the value.
+    check: Callable[[Any, str], object] | None = None
+    flag: str | None = None  # the command-line option that sets it, where one does
 
     @property
     def env_var(self) -> str:
@@ -65,23 +84,65 @@ KEYS: dict[str, Key] = {
     key.name: key
     for key in (
         Key("api_key", str, "API key (sk-lumen-…)", secret=True),
-        Key("base_url", str, "API base URL", default=DEFAULT_BASE_URL, check=check_base_url),
-        Key("model", str, "default model", default="seedance-2"),
-        Key("resolution", str, "default resolution (480p, 720p, 1080p)"),
-        Key("aspect_ratio", str, "default aspect ratio (16:9, 9:16, …)"),
-        Key("duration", int, "default duration in seconds (4 or more)"),
-        Key("generate_audio", bool, "generate audio by default (true/false)"),
-        Key("output", str, "download path template, e.g. clips/{date}/{id}.mp4"),
+        Key(
+            "base_url",
+            str,
+            "API base URL",
+            default=DEFAULT_BASE_URL,
+            check=check_base_url,
+            flag="--base-url",
+        ),
+        Key("model", str, "default model", default="seedance-2", check=check_model, flag="--model"),
+        Key(
+            "resolution",
+            str,
+            "default resolution (480p, 720p, 1080p)",
+            check=check_resolution,
+            flag="--resolution",
+        ),
+        Key(
+            "aspect_ratio",
+            str,
+            "default aspect ratio (16:9, 9:16, …)",
+            check=check_aspect_ratio,
+            flag="--aspect-ratio",
+        ),
+        Key(
+            "duration",
+            int,
+            "default duration in seconds (4 or more)",
+            check=check_duration,
+            flag="--duration",
+        ),
+        Key("generate_audio", bool, "generate audio by default (true/false)", flag="--audio"),
+        Key(
+            "output",
+            str,
+            "download path template, e.g. clips/{date}/{id}.mp4",
+            check=check_template,
+            flag="-o",
+        ),
         Key(
             "max_download_size",
             Size,
             "largest result file to download, e.g. 8G (stops a server that never ends)",
             default=8 << 30,
         ),
-        Key("webhook_url", str, "default webhook URL"),
-        Key("webhook_secret", str, "default webhook signing secret", secret=True),
-        Key("sandbox_url", str, "a running sandbox for --sandbox to use instead of its own"),
-        Key("sandbox_port", int, "port of the background sandbox", default=8765),
+        Key("webhook_url", str, "default webhook URL", check=_http_url, flag="--webhook-url"),
+        Key(
+            "webhook_secret",
+            str,
+            "default webhook signing secret",
+            secret=True,
+            flag="--webhook-secret",
+        ),
+        Key(
+            "sandbox_url",
+            str,
+            "a running sandbox for --sandbox to use instead of its own",
+            check=_http_url,
+        ),
+        Key("sandbox_port", int, "port of the background sandbox", default=8765, check=_port),
         Key("sandbox_job_seconds", float, "how long a background sandbox job runs (seconds)"),
     )
 }
@@ -132,46 +193,40 @@ def parse_size(raw: object) -> int:
     return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
 
 
-def parse_value(key: Key, raw: object) -> object:
-    """Coerce *raw* (a string from env/CLI, or a TOML value) to *key*'s type."""
+def parse_value(key: Key, raw: object, what: str | None = None) -> object:
+    """*raw* (a flag's value, a string from the environment, a TOML value) as *key*'s type,
+    checked as the flags are. Messages call the value *what* (default: the key's name)."""
+    what = what or key.name
+    shown = shown_value(key, raw)
     if key.type is Size:
         try:
             return parse_size(raw)
         except ConfigError:
-            message = f"{key.name} must be a size such as 8G or 500M, got {shown_value(key, raw)}"
-            raise ConfigError(message) from None
+            raise ConfigError(f"{what} must be a size such as 8G or 500M, got {shown}") from None
     if key.type is bool:
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ConfigError(f"{key.name} must be true or false, got {shown_value(key, raw)}")
-    if key.type is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return _checked(key, raw)
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ConfigError(f"{what} must be true or false, got {shown}")
+    value: object = raw
+    if key.type in (int, float):
+        number = key.type
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise ConfigError(f"{what} must be a {_NUMBER_WORDS[number]}, got {shown}")
         try:
-            return _checked(key, int(str(raw).strip()))
+            value = number(raw.strip() if isinstance(raw, str) else raw)
         except ValueError:
-            message = f"{key.name} must be a whole number, got {shown_value(key, raw)}"
-            raise ConfigError(message) from None
-    if key.type is float:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return _checked(key, float(raw))
-        try:
-            return _checked(key, float(str(raw).strip()))
-        except ValueError:
-            message = f"{key.name} must be a number, got {shown_value(key, raw)}"
-            raise ConfigError(message) from None
-    if not isinstance(raw, str):
-        raise ConfigError(f"{key.name} must be a string, got {shown_value(key, raw)}")
-    return _checked(key, raw)
+            raise ConfigError(f"{what} must be a {_NUMBER_WORDS[number]}, got {shown}") from None
+        if number is int and isinstance(raw, float) and raw != value:
+            raise ConfigError(f"{what} must be a {_NUMBER_WORDS[number]}, got {shown}")
+    elif not isinstance(raw, str):
+        raise ConfigError(f"{what} must be a string, got {shown}")
+    return value if key.check is None else key.check(value, what)
 
 
-def _checked(key: Key, value: object) -> object:
-    return value if key.check is None else key.check(value)
+_NUMBER_WORDS = {int: "whole number", float: "number"}
 
 
 def lookup_key(name: str) -> Key:
@@ -319,28 +374,30 @@ class Settings:
         """The value of *name* by precedence: flag > env > profile > default.
 
         *flag* is the command-line value of a command's own option, ``None`` when not given.
+        Every value is checked as the flags are; an error names where the value came from.
         """
         key = lookup_key(name)
         if key.name in self._sandbox:
             if key.name not in self._resolved:
                 self._resolved[key.name] = self._sandbox[key.name]()
             return Setting(self._resolved[key.name], SANDBOX_SOURCE)
+        if flag is None:
+            flag = self.flags.get(key.name)
         if flag is not None:
-            return Setting(flag, "flag")
-        if key.name in self.flags:
-            return Setting(self.flags[key.name], "flag")
+            return Setting(parse_value(key, flag, key.flag), "flag")
         env_value = self._env(key.env_var)
         if env_value is not None:
-            try:
-                return Setting(parse_value(key, env_value), "env")
-            except ConfigError as exc:
-                raise ConfigError(f"{key.env_var}: {exc.message}") from None
+            return Setting(parse_value(key, env_value, key.env_var), "env")
         if key.name in self.profile_table:
+            raw = self.profile_table[key.name]
             try:
-                value = parse_value(key, self.profile_table[key.name])
-            except ConfigError as exc:
+                value = parse_value(key, raw, "it")
+            except BadInput as exc:
                 raise ConfigError(
-                    f"{self.file.path} [profiles.{self.profile}]: {exc.message}"
+                    f"{key.name} = {shown_value(key, raw)} in [profiles.{self.profile}] "
+                    f"of {self.file.path}: {exc.message}",
+                    hint=f"Fix it with `lumen config set {key.name} …`, or remove it with "
+                    f"`lumen config unset {key.name}`.",
                 ) from None
             return Setting(value, f"profile {self.profile}")
         return Setting(key.default, "default")

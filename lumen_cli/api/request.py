@@ -7,7 +7,6 @@ no round trip and never a credit.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,12 @@ from urllib.parse import urlsplit
 from lumen_cli.errors import BadInput
 from lumen_cli.net import check_http_url, is_http_url
 from lumen_cli.text import json_text
-
-MIN_DURATION = 4
-_ASPECT_RATIO = re.compile(r"^[1-9][0-9]*:[1-9][0-9]*$")
-_RESOLUTION = re.compile(r"^[1-9][0-9]{2,3}p$")
+from lumen_cli.values import (
+    check_aspect_ratio,
+    check_duration,
+    check_model,
+    check_resolution,
+)
 
 
 @dataclass
@@ -53,39 +54,21 @@ def check_media_url(flag: str, value: str) -> str:
     return check_http_url(flag, value, hint=hint)
 
 
-def _shaped(value: str, shape: re.Pattern[str], what: str, example: str, common: str) -> str:
-    """*value* if it has the *shape* of the field; the API decides what each model supports."""
-    if not shape.match(value):
-        raise BadInput(
-            f"{what} must look like {example}, got {value!r}",
-            hint=f"Common values: {common} (support varies by model).",
-        )
-    return value
-
-
 def build_body(spec: JobSpec) -> dict[str, Any]:
     """The JSON body for ``POST /v1/videos/generations``; raises ``BadInput`` on bad values."""
     prompt = spec.prompt.strip()
     if not prompt:
         raise BadInput("the prompt is empty", hint="Pass a prompt, or '-' to read it from stdin.")
-    if not spec.model or not spec.model.strip():
+    if not spec.model:
         raise BadInput("no model is set", hint="Pass --model, e.g. --model seedance-2.")
-    body: dict[str, Any] = {"model": spec.model.strip(), "prompt": prompt}
+    body: dict[str, Any] = {"model": check_model(spec.model), "prompt": prompt}
 
     if spec.resolution is not None:
-        body["resolution"] = _shaped(
-            spec.resolution, _RESOLUTION, "resolution", "720p", "480p, 720p, 1080p"
-        )
+        body["resolution"] = check_resolution(spec.resolution)
     if spec.aspect_ratio is not None:
-        body["aspect_ratio"] = _shaped(
-            spec.aspect_ratio, _ASPECT_RATIO, "aspect ratio", "16:9", "16:9, 9:16, 1:1"
-        )
+        body["aspect_ratio"] = check_aspect_ratio(spec.aspect_ratio)
     if spec.duration is not None:
-        if isinstance(spec.duration, bool) or not isinstance(spec.duration, int):
-            raise BadInput(f"duration must be a whole number of seconds, got {spec.duration!r}")
-        if spec.duration < MIN_DURATION:
-            raise BadInput(f"duration must be at least {MIN_DURATION} seconds, got {spec.duration}")
-        body["duration"] = spec.duration
+        body["duration"] = check_duration(spec.duration)
     if spec.generate_audio is not None:
         body["generate_audio"] = bool(spec.generate_audio)
 

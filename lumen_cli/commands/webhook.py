@@ -155,9 +155,9 @@ def listen(
 
         lumen webhook listen --forward-to http://127.0.0.1:3000/lumen --json
     """
-    from lumen_cli.download.names import check_template
     from lumen_cli.net import is_loopback
     from lumen_cli.services.events import EventProcessor
+    from lumen_cli.values import check_template
     from lumen_cli.webhook.listener import Listener, ListenerConfig, serve_until_stopped
 
     state = app_context(ctx, json_output=json_output)

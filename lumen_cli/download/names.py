@@ -15,9 +15,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from lumen_cli.errors import BadInput
+from lumen_cli.values import check_template
 
 DEFAULT_EXTENSION = ".mp4"
-PLACEHOLDERS = ("id", "index", "model", "prompt", "date")
 SLUG_MAX_CHARS = 60
 # File names are at most 255 bytes on common file systems; keep room for ".part.json.tmp".
 NAME_MAX_BYTES = 255 - len(".part.json.tmp")
@@ -53,12 +53,6 @@ def url_extension(url: str) -> str:
     _, dot, ext = name.rpartition(".")
     candidate = f".{ext.lower()}"
     return candidate if dot and _EXTENSION.fullmatch(candidate) else DEFAULT_EXTENSION
-
-
-def check_template(template: str) -> None:
-    """Refuse a template that no job could be saved under (raises ``BadInput``) before
-    anything is sent: an unknown placeholder, or ``-``."""
-    _pattern(template, Path.cwd())
 
 
 def output_paths(
@@ -112,15 +106,7 @@ def _pattern(template: str | None, base_dir: Path) -> str:
     """The template as a path pattern: a directory (or nothing) means ``DIR/{id}``."""
     if not template:
         return "{id}"
-    if template == "-":
-        raise BadInput("-o - (standard output) is not supported: videos are saved to files")
-    expanded = os.path.expanduser(template)
-    unknown = [name for name in _PLACEHOLDER.findall(expanded) if name not in PLACEHOLDERS]
-    if unknown:
-        raise BadInput(
-            f"unknown placeholder {{{unknown[0]}}} in -o {template!r}",
-            hint="Placeholders: " + " ".join(f"{{{name}}}" for name in PLACEHOLDERS) + ".",
-        )
+    expanded = os.path.expanduser(check_template(template))
     if expanded.endswith(("/", os.sep)) or (base_dir / expanded).is_dir():
         return os.path.join(expanded, "{id}")
     return expanded

@@ -108,12 +108,12 @@ def test_configured_defaults_apply_and_flags_win(cli: CLI) -> None:
     ("args", "message"),
     [
         (["   "], "prompt is empty"),
-        (["a cat", "-d", "3"], "at least 4"),
+        (["a cat", "-d", "3"], "--duration must be at least 4"),
         (["a cat", "-d", "4.5"], "integer"),
         (["a cat", "--webhook-url", "https://h.example/cb"], "secret"),
         (["a cat", "--image", "ftp://x/y.png"], "http(s) URL"),
-        (["a cat", "-a", "16x9"], "aspect ratio"),
-        (["a cat", "-r", "hd"], "resolution"),
+        (["a cat", "-a", "16x9"], "--aspect-ratio must look like 16:9"),
+        (["a cat", "-r", "hd"], "--resolution must look like 720p"),
         (["a cat", "--curl"], "--dry-run"),
     ],
 )

@@ -1,0 +1,67 @@
+"""What each field may hold: one check per field, shared by flags, settings and batch lines.
+
+A value is checked the same way whether it came from ``--duration``, ``LUMEN_DURATION``, a
+profile or a line of a batch file, before anything is sent; only the message says where
+it came from. The API decides what each model supports: these checks catch what no model
+takes (a duration under 4 s, a resolution that is not ``720p``-shaped, an unknown
+placeholder in a file name template).
+"""
+
+from __future__ import annotations
+
+import re
+
+from lumen_cli.errors import BadInput
+from lumen_cli.text import shorten
+
+MIN_DURATION = 4
+PLACEHOLDERS = ("id", "index", "model", "prompt", "date")  # of -o file name templates
+_ASPECT_RATIO = re.compile(r"[1-9][0-9]*:[1-9][0-9]*")
+_RESOLUTION = re.compile(r"[1-9][0-9]{2,3}p")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def check_duration(value: object, what: str = "duration") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"{what} must be a whole number of seconds, got {shorten(repr(value), 40)}")
+    if value < MIN_DURATION:
+        raise BadInput(f"{what} must be at least {MIN_DURATION} seconds, got {value}")
+    return value
+
+
+def check_resolution(value: str, what: str = "resolution") -> str:
+    return _shaped(value, _RESOLUTION, what, "720p", "480p, 720p, 1080p")
+
+
+def check_aspect_ratio(value: str, what: str = "aspect ratio") -> str:
+    return _shaped(value, _ASPECT_RATIO, what, "16:9", "16:9, 9:16, 1:1")
+
+
+def check_model(value: str, what: str = "model") -> str:
+    if not value.strip():
+        raise BadInput(f"{what} is empty", hint="Pass --model, e.g. --model seedance-2.")
+    return value.strip()
+
+
+def check_template(template: str, what: str = "-o") -> str:
+    """A file name template whose every ``{placeholder}`` is known; ``-`` is no file."""
+    if template == "-":
+        raise BadInput(f"{what} - (standard output) is not supported: videos are saved to files")
+    unknown = [name for name in _PLACEHOLDER.findall(template) if name not in PLACEHOLDERS]
+    if unknown:
+        shown = shorten(template, 80)
+        raise BadInput(
+            f"unknown placeholder {{{shorten(unknown[0], 40)}}} in {what} {shown!r}",
+            hint="Placeholders: " + " ".join(f"{{{name}}}" for name in PLACEHOLDERS) + ".",
+        )
+    return template
+
+
+def _shaped(value: str, shape: re.Pattern[str], what: str, example: str, common: str) -> str:
+    """*value* if it has the *shape* of the field."""
+    if not shape.fullmatch(value):
+        raise BadInput(
+            f"{what} must look like {example}, got {shorten(repr(value), 40)}",
+            hint=f"Common values: {common} (support varies by model).",
+        )
+    return value
