@@ -47,3 +47,10 @@ def json_text(document: Any, *, indent: int | None = None) -> str:
     separators = (",", ":") if indent is None else (",", ": ")
     text = json.dumps(document, ensure_ascii=False, indent=indent, separators=separators)
     return _RAW_IN_JSON.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text)
+
+
+def iso_time(timestamp: float) -> str:
+    """UTC, ISO 8601, to the second: ``2026-11-25T18:40:19Z``."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

@@ -35,6 +35,24 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 TEST_KEY = "sk-lumen-test-0123456789abcdef"
+# The keys of a job in every command's JSON (README, "Output for scripts").
+JOB_SHAPE = frozenset(
+    {
+        "id",
+        "status",
+        "created",
+        "data",
+        "error",
+        "model",
+        "prompt",
+        "mode",
+        "request",
+        "paths",
+        "profile",
+        "base_url",
+        "updated",
+    }
+)
 WHSEC = "whsec_test_secret"  # the webhook signing secret of the tests
 # Known-answer vector, computed independently of this code:
 #   printf '%s' "$KAT_BODY" | openssl dgst -sha256 -hmac whsec_test_secret
@@ -254,7 +272,7 @@ def signed(body: bytes, *, key: str = WHSEC, timestamp: int | None = None) -> di
 
 def event(job_id: str = "v123", status: str = "succeeded") -> bytes:
     """A job event body as the API would send it."""
-    return sample_event(job_id, status, f"https://video.example/{job_id}.mp4")
+    return sample_event(job_id, status, f"https://video.example/{job_id}.mp4", test=False)
 
 
 @dataclass

@@ -40,7 +40,7 @@ from lumen_cli.download.fetch import Downloader
 from lumen_cli.errors import BadResponse, DownloadError
 from lumen_cli.fsutil import ensure_private_dir
 from lumen_cli.output import Output
-from lumen_cli.output.jobs import job_fields, report_followed
+from lumen_cli.output.jobs import job_document, report_followed, show_job, show_jobs
 from lumen_cli.serving import BackgroundHTTPServer
 from tests.conftest import CLI, Run
 from tests.support import JOBS_PATH, history_records, wait_for
@@ -205,7 +205,7 @@ def test_escape_codes_from_the_server_never_reach_the_terminal(
     assert waited.code == 7
     [line] = waited.stdout.splitlines()  # no fake record
     assert line.split("\t")[:2] == ["v-1", "failed"]
-    assert len(line.split("\t")) == 3
+    assert len(line.split("\t")) == 7  # the plain line: six fields and the error
     assert not CONTROL.search(waited.stdout)
     as_json = json.loads(lumen("status", "v-1", "--json").stdout)
     assert as_json["error"]["message"] == EVIL  # --json stays exact
@@ -770,9 +770,10 @@ def test_random_answers_never_crash_and_never_reach_a_terminal_raw(payload: obje
     stdout, stderr = io.StringIO(), io.StringIO()
     for tty in (False, True):
         out = Output(stdout=stdout, stderr=stderr, tty=tty, width=80)
-        out.fields(job_fields(parsed))
-        out.table(["ID", "STATUS", "ERROR"], [[parsed.id, parsed.status, parsed.error or ""]])
-        report_followed(out, [parsed.id], {parsed.id: parsed}, {}, {}, timed_out=False, single=True)
+        document = job_document(parsed, None)
+        show_job(out, document)
+        show_jobs(out, [document, document])
+        report_followed(out, [document], {}, timed_out=True, single=True)
         display = out.wait_display()
         display.update(parsed, None)
         out.warn(f"{parsed.id}: {parsed.error}")

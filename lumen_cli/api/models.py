@@ -24,6 +24,16 @@ FIELD_ALIASES = {
     "video_url": "reference_video_url",
 }
 SECRET_FIELDS = frozenset({"webhook_secret"})
+# What a job was asked for, in the API's own names (beyond model and prompt).
+REQUEST_FIELDS = (
+    "resolution",
+    "aspect_ratio",
+    "duration",
+    "generate_audio",
+    *IMAGE_FIELDS,
+    *VIDEO_FIELDS,
+    "webhook_url",
+)
 
 
 def detect_mode(request: dict[str, Any]) -> str:

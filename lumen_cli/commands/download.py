@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -54,15 +54,18 @@ def download(
 
         lumen download v1a2b3c4d5 v6e7f8a9b0 -o clips/
 
-        lumen download v1a2b3c4d5 --json | jq -r '.[].path'
+        lumen download v1a2b3c4d5 --json | jq -r '.paths[]'
     """
+    from lumen_cli.output.jobs import job_document, show_job, show_jobs
+
     state = app_context(ctx, json_output=json_output)
+    template = state.settings.value("output", output)  # checked before any request
     ids = list(dict.fromkeys(job_ids))  # once each, in the order given
-    saved: list[Saved] = []
+    documents: list[dict[str, Any]] = []
     failures: list[LumenError] = []
     for job_id in ids:
         try:
-            files = _download_one(state, job_id, output=output, force=force, sidecar=sidecar)
+            files = _download_one(state, job_id, template=template, force=force, sidecar=sidecar)
         except LumenError as error:
             if len(ids) == 1:
                 raise  # one id: the usual error report, and its JSON under --json
@@ -72,18 +75,24 @@ def download(
             if not json_output:
                 state.output.error(error)  # now; under --json after the one document
             continue
-        saved.extend(files)
-        _report(state, files)
-    if json_output:
-        state.output.json([item.to_json() for item in saved])
-        for failure in failures:
-            state.output.error(failure)  # stderr only: the JSON is written
+        for item in files:
+            if item.skipped:
+                state.output.info(f"already saved: {state.output.short_path(str(item.path))}")
+        document = job_document(None, state.history.get(job_id))
+        document["files"] = [item.to_json() for item in files]
+        documents.append(document)
+    if len(ids) == 1 and documents:
+        show_job(state.output, documents[0])
+    elif documents or json_output:
+        show_jobs(state.output, documents)
+    for failure in failures if json_output else ():
+        state.output.error(failure)  # stderr only: the JSON is written
     if failures:
-        raise typer.Exit(int(worst_exit_code({error.exit_code for error in failures})))
+        raise typer.Exit(worst_exit_code(error.exit_code for error in failures))
 
 
 def _download_one(
-    state: AppContext, job_id: str, *, output: str | None, force: bool, sidecar: bool
+    state: AppContext, job_id: str, *, template: str | None, force: bool, sidecar: bool
 ) -> list[Saved]:
     """Refresh *job_id* (URLs may have expired), check it succeeded, save its files."""
     from lumen_cli.services.fetch import download_job
@@ -92,13 +101,4 @@ def _download_one(
     check_trackable(state, job_id)
     job = refresh_job(state, job_id)
     require_success(state, job)
-    return download_job(state, job, template=output, force=force, sidecar=sidecar)
-
-
-def _report(state: AppContext, files: list[Saved]) -> None:
-    """Each path on stdout, for scripts; --json puts the details there instead."""
-    for item in files:
-        if item.skipped:
-            state.output.info(f"already saved: {item.path}")
-        if not state.output.json_mode:
-            state.output.data(str(item.path))
+    return download_job(state, job, template=template, force=force, sidecar=sidecar)

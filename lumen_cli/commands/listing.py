@@ -66,8 +66,8 @@ def list_jobs(
 ) -> None:
     """List jobs from the local history (this profile), newest first.
 
-    Plain tab-separated lines when stdout is not a terminal:
-    id, status, model, mode, created, prompt, saved paths.
+    A table on a terminal. Piped: one tab-separated line per job (id, status, model, mode,
+    created, prompt, then the saved paths, URLs or error); --json: a JSON array.
 
     **Examples**
 
@@ -78,8 +78,12 @@ def list_jobs(
         lumen list --refresh
     """
     state = app_context(ctx, json_output=json_output)
-    if status is not None and status not in STATUSES:
-        raise BadInput(f"unknown status {status!r}", hint=f"Use one of: {', '.join(STATUSES)}.")
+    if status is not None:
+        status = status.strip().lower()  # SUCCEEDED, Succeeded: any case
+        if status not in STATUSES:
+            raise BadInput(
+                f"unknown status {status!r}", hint=f"Use one of: {', '.join(STATUSES)}."
+            )
     since_ts = parse_since(since, time.time()) if since else None
     history = state.history
 
@@ -93,29 +97,14 @@ def list_jobs(
         _refresh(state, [r.id for r in records if r.status in ("queued", "processing")])
         records = query()
 
-    if json_output:
-        state.output.json([record.to_json() for record in records])
-        return
-    from lumen_cli.output.jobs import format_time
-
-    rows = [
-        [
-            record.id,
-            record.status,
-            record.model or "",
-            record.mode or "",
-            format_time(record.created_at),
-            record.prompt or "",
-            ", ".join(record.paths),
-        ]
-        for record in records
-    ]
-    if not rows:
+    if not records and not json_output:
         state.output.info(
             "no jobs in the history yet" if not (status or model or since) else "no jobs match"
         )
         return
-    state.output.table(["ID", "STATUS", "MODEL", "MODE", "CREATED", "PROMPT", "SAVED"], rows)
+    from lumen_cli.output.jobs import job_document, show_jobs
+
+    show_jobs(state.output, [job_document(None, record) for record in records])
 
 
 def _refresh(state: AppContext, job_ids: list[str]) -> None:

@@ -156,6 +156,10 @@ def submit(
     settings = state.settings
     if curl and not dry_run:
         raise BadInput("--curl goes with --dry-run")
+    follow_up = wait or download or output is not None
+    saving = download or output is not None
+    # Every input is checked before the job is billed, the download template included.
+    template = settings.value("output", output) if saving else None
     spec = JobSpec(
         prompt=read_prompt(prompt),
         model=settings.value("model", model),
@@ -182,21 +186,18 @@ def submit(
         out.info(f"dry run: {mode}, nothing was sent")
         return
 
+    from lumen_cli.output.jobs import job_document, show_job
     from lumen_cli.services.submit import submit_job
 
     job = submit_job(state, body)
-    follow_up = wait or download or output is not None
-    if json_output:
-        if not follow_up:  # with --wait, the one document is the finished job
-            out.json(job.raw)
-    elif quiet:
+    if quiet:
         out.data(job.id)
-    else:
-        out.fields(
-            [("id", job.id), ("status", job.status), ("mode", mode), ("model", body["model"])]
-        )
+    elif out.stdout_tty and not json_output:
+        show_job(out, job_document(job, state.history.get(job.id)))
         if not follow_up:
-            out.hint(f"Follow it with: lumen{' --sandbox' if state.sandbox else ''} wait {job.id}")
+            out.hint(f"follow it with: lumen{' --sandbox' if state.sandbox else ''} wait {job.id}")
+    elif not follow_up:  # scripts get one document or line: with --wait, the finished job's
+        show_job(out, job_document(job, state.history.get(job.id)))
     if follow_up:
         from lumen_cli.services.follow import follow
 
@@ -205,7 +206,7 @@ def submit(
             [job.id],
             timeout=timeout,
             interval=interval,
-            download=download or output is not None,
-            output=output,
+            download=saving,
+            output=template,
         )
-        raise typer.Exit(followed.report(state.output, single=True))
+        raise typer.Exit(followed.report(state, single=True))

@@ -62,4 +62,4 @@ def wait(
     followed = follow(
         state, ids, timeout=timeout, interval=interval, download=download, output=output
     )
-    raise typer.Exit(followed.report(state.output, single=len(ids) == 1 and not all_jobs))
+    raise typer.Exit(followed.report(state, single=len(ids) == 1 and not all_jobs))

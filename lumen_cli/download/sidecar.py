@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,3 @@ def write_sidecar(video: Path, document: dict[str, Any]) -> Path:
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     atomic_write(path, text.encode("utf-8"), mode=0o644)
     return path
-
-
-def iso_time(timestamp: float | None) -> str | None:
-    """UTC ISO 8601 to the second: ``2026-11-25T18:40:19Z``."""
-    if timestamp is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

@@ -155,6 +155,15 @@ class Output:
         if hidden:
             self.hint(f"(hidden to fit the terminal: {', '.join(hidden)}; --json shows everything)")
 
+    @staticmethod
+    def short_path(path: str) -> str:
+        """*path* relative to the current folder when that is shorter (for people)."""
+        try:
+            relative = os.path.relpath(path)
+        except ValueError:  # another drive (Windows)
+            return path
+        return relative if len(relative) < len(path) else path
+
     # -- stderr: people -----------------------------------------------------------------
 
     def info(self, text: str) -> None:

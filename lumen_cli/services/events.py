@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import subprocess
 
     from lumen_cli.api.models import Job
+    from lumen_cli.history import JobRecord
     from lumen_cli.services import Runtime
     from lumen_cli.webhook.listener import Event
     from lumen_cli.webhook.sender import Sender
@@ -49,15 +50,22 @@ class EventProcessor:
     _running: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def handle(self, event: Event) -> None:
+        from lumen_cli.output.jobs import job_document, plain_line
+
         job = event.job
-        self._step("updating the history", job, lambda: self._record(job))
-        if self.download and job.status == "succeeded":
-            self._step("downloading", job, lambda: self._download(job))
-        if self.json_output:
-            self.rt.output.json_line(job.raw)
+        test = job.raw.get("test") is True  # `lumen webhook send`: signed, but no real job
+        if test:
+            self.rt.output.info(f"{job.id}: a test delivery (not recorded, not downloaded)")
         else:
-            detail = " ".join(job.urls) or job.error or ""
-            self.rt.output.record([job.id, job.status, *([detail] if detail else [])])
+            self._step("updating the history", job, lambda: self._record(job))
+            if self.download and job.status == "succeeded":
+                self._step("downloading", job, lambda: self._download(job))
+        record = None if test else self._stored(job.id)
+        document = job_document(job, record)
+        if self.json_output:
+            self.rt.output.json_line(document)
+        else:
+            self.rt.output.record(plain_line(document))
         if self.forward_to:
             self._step("forwarding", job, lambda: self._forward(event))
         if self.exec_command:
@@ -89,6 +97,12 @@ class EventProcessor:
         self.rt.history.update_from_api(
             job, profile=self.rt.settings.profile, base_url=self.rt.history_base_url
         )
+
+    def _stored(self, job_id: str) -> JobRecord | None:
+        try:
+            return self.rt.history.get(job_id)
+        except LumenError:
+            return None  # already reported by the step that failed
 
     def _download(self, job: Job) -> None:
         from lumen_cli.services.fetch import download_job

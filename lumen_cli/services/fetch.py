@@ -10,9 +10,10 @@ from lumen_cli.api.models import strip_secrets
 from lumen_cli.download.fetch import Downloader, Saved
 from lumen_cli.download.names import output_paths, url_extension
 from lumen_cli.download.part import file_sha256
-from lumen_cli.download.sidecar import iso_time, write_sidecar
+from lumen_cli.download.sidecar import write_sidecar
 from lumen_cli.errors import BadInput, DownloadError
 from lumen_cli.net import public_url
+from lumen_cli.text import iso_time
 
 if TYPE_CHECKING:
     from lumen_cli.api.models import Job
@@ -104,14 +105,18 @@ def sidecar_document(saved: Saved, job: Job, record: JobRecord | None) -> dict[s
         "model": _model(job, record),
         "prompt": _prompt(job, record),
         "request": strip_secrets(record.request) if record else {},
-        "created": iso_time(_created(job, record)),
-        "finished": iso_time(finished),
+        "created": _iso(_created(job, record)),
+        "finished": _iso(finished),
         "downloaded": iso_time(time.time()),
         "url": public_url(saved.url),  # a signed query must not sit in a 0644 file
         "file": saved.path.name,
         "bytes": saved.bytes,
         "sha256": saved.sha256 or file_sha256(saved.path),
     }
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return iso_time(timestamp) if timestamp is not None else None
 
 
 def _model(job: Job, record: JobRecord | None) -> str | None:

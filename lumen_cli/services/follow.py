@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lumen_cli.errors import ExitCode, exit_code_for_job, worst_exit_code
 from lumen_cli.services.fetch import download_job
@@ -12,7 +12,6 @@ from lumen_cli.services.jobs import check_trackable
 if TYPE_CHECKING:
     from lumen_cli.api.models import Job
     from lumen_cli.api.polling import WaitOutcome
-    from lumen_cli.output import Output
     from lumen_cli.services import Runtime
 
 
@@ -34,21 +33,25 @@ class Followed:
             codes.add(ExitCode.NOT_FOUND)
         return worst_exit_code(codes)
 
-    def report(self, out: Output, *, single: bool) -> ExitCode:
+    def documents(self, rt: Runtime) -> list[dict[str, Any]]:
+        """The followed jobs in the one job shape, in the order they were asked for."""
+        from lumen_cli.output.jobs import job_document
+
+        jobs = self.outcome.jobs
+        return [job_document(jobs[i], rt.history.get(i)) for i in self.ids if i in jobs]
+
+    def report(self, rt: Runtime, *, single: bool) -> ExitCode:
         """What people and scripts read at the end; returns the run's exit code.
 
         *single*: ``--json`` prints the one job as an object rather than a list.
         """
         from lumen_cli.output.jobs import report_followed
 
-        outcome = self.outcome
         report_followed(
-            out,
-            self.ids,
-            outcome.jobs,
-            outcome.missing,
-            self.saved,
-            timed_out=outcome.timed_out,
+            rt.output,
+            self.documents(rt),
+            self.outcome.missing,
+            timed_out=self.outcome.timed_out,
             single=single,
         )
         return self.exit_code

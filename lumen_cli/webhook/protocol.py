@@ -74,9 +74,16 @@ def check_timestamp(header: str | bytes | None, now: float, tolerance: float) ->
     return None
 
 
-def sample_event(job_id: str, status: str, video_url: str | None = None) -> bytes:
-    """A job event body shaped like the API's, for ``lumen webhook send``."""
+def sample_event(
+    job_id: str, status: str, video_url: str | None = None, *, test: bool = True
+) -> bytes:
+    """A job event body shaped like the API's, for ``lumen webhook send``.
+
+    ``"test": true`` (signed with the rest) tells lumen's own listener not to record it.
+    """
     payload: dict[str, Any] = {"id": job_id, "status": status}
+    if test:
+        payload["test"] = True
     if status == "succeeded":
         payload["data"] = [{"url": video_url or f"https://video.example/{job_id}.mp4"}]
     elif status in ("failed", "cancelled"):

@@ -16,6 +16,7 @@ import pytest
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
 from tests.support import (
+    JOB_SHAPE,
     JOBS_PATH,
     VIDEO,
     VIDEO_SHA,
@@ -35,7 +36,10 @@ def test_default_name_is_byte_exact_and_leaves_nothing_else(
     target = work / f"{job_id}.mp4"
     assert target.read_bytes() == VIDEO
     assert sorted(p.name for p in work.iterdir()) == [target.name]  # no .part, no .part.json
-    assert run.stdout == f"{target}\n"  # data: the path, for scripts
+    # Data for scripts: the job's plain line, whose last field is the saved path.
+    fields = run.stdout.rstrip("\n").split("\t")
+    assert (fields[0], fields[1], fields[-1]) == (job_id, "succeeded", str(target))
+    assert run.stdout.count("\n") == 1
     assert run.stderr == ""
     # The download client never carries the API key (or any cookie).
     assert [(r["Authorization"], r["Cookie"]) for r in seen] == [(None, None)]
@@ -64,8 +68,10 @@ def test_several_results_get_numbered(cli: CLI, api: httpx.Client, work: Path) -
     job_id = make_job(api, n=2)
     run = cli("download", job_id, "--json")
     assert run.code == 0, run.stderr
-    paths = [Path(item["path"]) for item in json.loads(run.stdout)]
+    document = json.loads(run.stdout)
+    paths = [Path(item["path"]) for item in document["files"]]
     assert paths == [work / f"{job_id}-1.mp4", work / f"{job_id}-2.mp4"]
+    assert document["paths"] == [str(path) for path in paths]
     assert all(path.read_bytes() == VIDEO for path in paths)
     run = cli("download", job_id, "-o", "clip{index}")  # {index}: no extra suffix
     assert run.code == 0, run.stderr
@@ -105,11 +111,11 @@ def test_complete_file_is_not_fetched_again_unless_forced(
     inode = target.stat().st_ino
     again = cli("download", job_id)
     assert again.code == 0
-    assert again.stderr.strip() == f"already saved: {target}"
+    assert again.stderr.strip() == f"already saved: {target.name}"  # relative: shorter
     assert target.stat().st_ino == inode  # untouched
     forced = cli("download", job_id, "--force", "--json")
     assert forced.code == 0
-    assert json.loads(forced.stdout)[0]["skipped"] is False
+    assert json.loads(forced.stdout)["files"][0]["skipped"] is False
     assert target.stat().st_ino != inode  # a new file, renamed into place
     assert target.read_bytes() == VIDEO
 
@@ -128,21 +134,23 @@ def test_a_different_existing_file_is_left_alone(cli: CLI, api: httpx.Client, wo
     assert target.read_bytes() == VIDEO
 
 
-def test_json_is_one_array_with_checksums(cli: CLI, api: httpx.Client, work: Path) -> None:
+def test_json_is_the_job_with_its_files_and_checksums(
+    cli: CLI, api: httpx.Client, work: Path
+) -> None:
     job_id = make_job(api)
     first = json.loads(cli("download", job_id, "--json").stdout)
     second_run = cli("download", job_id, "--json")
     second = json.loads(second_run.stdout)  # stdout holds the document and nothing else
     url = api.get(f"{JOBS_PATH}/{job_id}").json()["data"][0]["url"]
-    expected = {
-        "id": job_id,
-        "url": url,
-        "path": str(work / f"{job_id}.mp4"),
-        "bytes": len(VIDEO),
-        "sha256": VIDEO_SHA,
-    }
-    assert first == [{**expected, "skipped": False}]
-    assert second == [{**expected, "skipped": True}]
+    path = str(work / f"{job_id}.mp4")
+    expected = {"id": job_id, "url": url, "path": path, "bytes": len(VIDEO), "sha256": VIDEO_SHA}
+    assert first["files"] == [{**expected, "skipped": False}]
+    assert second["files"] == [{**expected, "skipped": True}]
+    assert set(first) == {*JOB_SHAPE, "files"}  # the one job shape, plus the files
+    assert (first["id"], first["status"], first["paths"]) == (job_id, "succeeded", [path])
+    assert first["data"] == [{"url": url}]
+    several = json.loads(cli("download", job_id, make_job(api), "--json").stdout)
+    assert [set(document) for document in several] == [{*JOB_SHAPE, "files"}] * 2
 
 
 def test_sidecar_and_history(
@@ -363,7 +371,7 @@ def test_human_download_skips_the_checksum_json_has_it(
 ) -> None:
     job_id = make_job(api)
     first = json.loads(cli("download", job_id, "--json").stdout)
-    assert first[0]["sha256"] == hashlib.sha256(VIDEO).hexdigest()
+    assert first["files"][0]["sha256"] == hashlib.sha256(VIDEO).hexdigest()
     again = cli("download", job_id, "--force")
     assert again.code == 0
     assert (work / f"{job_id}.mp4").read_bytes() == VIDEO

@@ -5,29 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
-from tests.support import TEST_KEY, post_count
+from tests.support import JOB_SHAPE, JOBS_PATH, TEST_KEY, post_count
 
 JOBS = "/v1/videos/generations"
 
 
-def test_submit_prints_id_mode_and_records_history(cli: CLI, sandbox: SandboxServer) -> None:
+def test_submit_prints_one_line_and_records_history(cli: CLI, api: httpx.Client) -> None:
     run = cli("submit", "a cat running on the grass", "-d", "6", "-r", "1080p", "-a", "9:16")
     assert run.code == 0, run.stderr
-    fields = dict(line.split(None, 1) for line in run.stdout.splitlines())
-    assert fields["mode"] == "text-to-video"
-    assert fields["status"] == "queued"
-    job_id = fields["id"]
+    [line] = run.stdout.splitlines()  # piped: the plain line (README, "Output for scripts")
+    job_id, status, model, mode, created, prompt = line.split("\t")
+    assert (status, model, mode) == ("queued", "seedance-2", "text-to-video")
+    assert prompt == "a cat running on the grass"
+    assert created.endswith("Z")
     listed = cli("list", "--json")
     records = json.loads(listed.stdout)
     assert [r["id"] for r in records] == [job_id]
     assert records[0]["request"]["duration"] == 6
-    status = cli("status", job_id, "--json")
-    server_job = json.loads(status.stdout)
     # The server saw each field under its own name and type.
+    server_job = api.get(f"{JOBS_PATH}/{job_id}").json()
     assert server_job["duration"] == 6
     assert server_job["resolution"] == "1080p"
     assert server_job["aspect_ratio"] == "9:16"
@@ -41,11 +42,21 @@ def test_quiet_prints_only_the_id(cli: CLI) -> None:
     assert run.stderr == ""
 
 
-def test_json_prints_the_server_response(cli: CLI) -> None:
-    run = cli("submit", "a cat", "--json")
+def test_json_prints_the_job_in_the_one_shape(cli: CLI) -> None:
+    run = cli("submit", "a cat", "-d", "5", "--json")
     document = json.loads(run.stdout)
-    assert document["status"] == "queued"
-    assert document["object"] == "video.generation"
+    assert set(document) == JOB_SHAPE
+    assert (document["status"], document["prompt"], document["mode"]) == (
+        "queued",
+        "a cat",
+        "text-to-video",
+    )
+    assert document["request"] == {"model": "seedance-2", "prompt": "a cat", "duration": 5}
+    assert document["data"] == []
+    assert document["error"] is None
+    status = json.loads(cli("status", document["id"], "--json").stdout)
+    listed = json.loads(cli("list", "--json").stdout)
+    assert set(status) == set(listed[0]) == JOB_SHAPE  # the same shape everywhere
 
 
 def test_prompt_from_stdin(cli: CLI) -> None:

@@ -67,7 +67,7 @@ def test_wait_polls_adaptively_until_success(cli: CLI, api: httpx.Client) -> Non
     assert run.code == 0, run.stderr
     line = run.stdout.strip().split("\t")
     assert line[:2] == [job_id, "succeeded"]
-    assert line[2].endswith(".mp4")
+    assert line[-1].endswith(".mp4")  # the result: its URL
     # 2 s, then growing by half, with ±10 % jitter
     for slept, base in zip(clock.sleeps, [2.0, 3.0, 4.5, 6.75], strict=False):
         assert base * 0.9 <= slept <= base * 1.1
@@ -75,7 +75,7 @@ def test_wait_polls_adaptively_until_success(cli: CLI, api: httpx.Client) -> Non
     assert run.stderr.splitlines() == [f"{job_id}  queued", f"{job_id}  queued -> succeeded"]
     record = json.loads(cli("list", "--json").stdout)[0]
     assert record["status"] == "succeeded"
-    assert record["urls"] == [line[2]]
+    assert record["data"] == [{"url": line[-1]}]
 
 
 def test_interval_caps_near_fifteen_seconds(cli: CLI, api: httpx.Client) -> None:
@@ -219,5 +219,5 @@ def test_zero_timeout_still_asks_once(cli: CLI) -> None:
     job_id = submit(cli)
     run = cli("wait", job_id, "--timeout", "0")
     assert run.code == 9
-    assert run.stdout.strip().split("\t") == [job_id, "queued"]
+    assert run.stdout.strip().split("\t")[:2] == [job_id, "queued"]
     assert run.clock.sleeps == []

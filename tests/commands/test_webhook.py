@@ -119,12 +119,12 @@ def test_send_delivers_a_signed_event_to_a_listener(
     running = start_listener()
     run = cli("webhook", "send", running.url(), "--secret", WHSEC, "--id", "v-sent")
     assert run.code == 0, run.stderr
-    assert run.stdout.splitlines()[0] == "200 OK"
+    assert "200 OK" in run.stdout.splitlines()
     assert '"duplicate": false' in run.stdout
     assert WHSEC not in run.stdout + run.stderr
     running.settle()
     running.listener.stop()
-    assert history_records(home)["v-sent"].status == "succeeded"
+    assert "v-sent" not in history_records(home)  # a test delivery is no job to record
 
 
 def test_send_failed_event_as_json(cli: CLI) -> None:
@@ -142,6 +142,7 @@ def test_send_failed_event_as_json(cli: CLI) -> None:
     assert json.loads(body) == {
         "id": "v-9",
         "status": "failed",
+        "test": True,  # signed with the rest: lumen's listener records no test delivery
         "error": {"message": "test delivery: generation failed"},
     }
     assert verify(WHSEC, body, headers[SIGNATURE_HEADER])
@@ -236,9 +237,9 @@ def test_sandbox_deliveries_reach_the_listener_end_to_end(
 
         jobs = {job["id"]: job for job in json.loads(cli("list", "--json").stdout)}
         assert jobs[ok]["status"] == "succeeded"
-        assert jobs[ok]["urls"] == [f"{sandbox.url}/files/{ok}/0.mp4"]
+        assert jobs[ok]["data"] == [{"url": f"{sandbox.url}/files/{ok}/0.mp4"}]
         assert jobs[failed]["status"] == "failed"
-        assert "fail" in jobs[failed]["error"]
+        assert "fail" in jobs[failed]["error"]["message"]
         saved = Path(jobs[ok]["paths"][0])
         assert saved.parent == tmp_path / "clips"
         assert saved.read_bytes()[4:8] == b"ftyp"  # an MP4 file
@@ -283,6 +284,10 @@ def test_sigterm_drains_and_a_second_interrupt_abandons(tmp_path: Path) -> None:
     assert "killed by signal 9" in err
     assert "Traceback" not in err
     assert not marker.exists()
-    assert out.splitlines() == [
-        "v-1\tsucceeded\thttps://video.example/v-1.mp4",
-    ]
+    [line] = out.splitlines()
+    fields = line.split("\t")
+    assert (fields[0], fields[1], fields[-1]) == (
+        "v-1",
+        "succeeded",
+        "https://video.example/v-1.mp4",
+    )

@@ -14,6 +14,7 @@ from lumen_cli.webhook.protocol import (
     verify,
 )
 from tests.support import (
+    JOB_SHAPE,
     WHSEC,
     Receiver,
     StartListener,
@@ -33,7 +34,14 @@ def test_accepted_event_updates_history_and_prints_a_line(
     assert response.status_code == 200
     assert response.json() == {"received": True, "duplicate": False}
     running.settle()
-    assert capsys.readouterr().out == "v-ok\tsucceeded\thttps://video.example/v-ok.mp4\n"
+    [line] = capsys.readouterr().out.splitlines()  # the plain line of the job
+    fields = line.split("\t")
+    assert (fields[0], fields[1], fields[-1]) == (
+        "v-ok",
+        "succeeded",
+        "https://video.example/v-ok.mp4",
+    )
+    assert len(fields) == 7
     running.listener.stop()  # closes the history on the worker thread
     record = history_records(home)["v-ok"]
     assert record.status == "succeeded"
@@ -49,11 +57,11 @@ def test_json_mode_prints_each_event_as_one_json_line(
         body = event(job_id, status)
         assert running.post(body, signed(body)).status_code == 200
     running.settle()
-    lines = capsys.readouterr().out.splitlines()
-    assert [json.loads(line) for line in lines] == [
-        json.loads(event("v-a", "succeeded")),
-        json.loads(event("v-b", "failed")),
-    ]
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [set(document) for document in documents] == [JOB_SHAPE, JOB_SHAPE]
+    assert [(d["id"], d["status"]) for d in documents] == [("v-a", "succeeded"), ("v-b", "failed")]
+    assert documents[0]["data"] == [{"url": "https://video.example/v-a.mp4"}]
+    assert documents[1]["error"] == {"message": "test delivery: generation failed"}
 
 
 def test_exec_gets_the_raw_body_and_env_and_replays_run_once(
