@@ -344,9 +344,15 @@ class Settings:
         profile_flag: str | None = None,
         flags: Mapping[str, object] | None = None,
         sandbox: Mapping[str, Callable[[], object]] | None = None,
+        creates_profile: bool = False,
     ) -> None:
         """*sandbox*, under ``--sandbox``: values that win over every other source (the
-        sandbox's URL and key), each computed on first use, so the real key is never read."""
+        sandbox's URL and key), each computed on first use, so the real key is never read.
+
+        A profile named by ``--profile``, ``LUMEN_PROFILE`` or ``default_profile`` must exist
+        (a typo must not silently mean "no settings"), unless *creates_profile*: the
+        commands that write a setting create it.
+        """
         self.file = file
         self.env = dict(os.environ if env is None else env)
         self.flags = {k: v for k, v in (flags or {}).items() if v is not None}
@@ -359,6 +365,15 @@ class Settings:
             or _as_str(self.data.get("default_profile"))
             or DEFAULT_PROFILE
         )
+        profiles = self.data.get("profiles", {})
+        if self.profile != DEFAULT_PROFILE and self.profile not in profiles and not creates_profile:
+            known = ", ".join(sorted(profiles)) or "none yet"
+            raise ConfigError(
+                f"there is no profile {shorten(repr(self.profile), 60)} in {self.file.path}",
+                hint=f"Profiles: {known}. Create one with "
+                f"`lumen --profile {shorten(self.profile, 40)} config set KEY VALUE` "
+                "(or `auth login`).",
+            )
 
     def _env(self, name: str) -> str | None:
         value = self.env.get(name)
@@ -391,7 +406,7 @@ class Settings:
         if key.name in self.profile_table:
             raw = self.profile_table[key.name]
             try:
-                value = parse_value(key, raw, "it")
+                value = parse_value(key, raw, "the value")
             except BadInput as exc:
                 raise ConfigError(
                     f"{key.name} = {shown_value(key, raw)} in [profiles.{self.profile}] "

@@ -58,6 +58,7 @@ class AppContext:
         self.overrides = overrides or Overrides()
         self.clock: Clock = self.overrides.clock or SystemClock()
         self.output = self.overrides.output or Output()
+        self.creates_profile = False  # set by commands that write settings (see Settings)
         self._client: LumenClient | None = None
 
     # -- settings ---------------------------------------------------------------------
@@ -78,6 +79,7 @@ class AppContext:
             profile_flag=self._profile_flag,
             flags={"base_url": self._base_url_flag},
             sandbox=sandbox,
+            creates_profile=self.creates_profile,
         )
 
     @property
@@ -151,11 +153,19 @@ class AppContext:
 
 
 def app_context(
-    ctx: typer.Context, *, json_output: bool = False, quiet: bool = False
+    ctx: typer.Context,
+    *,
+    json_output: bool = False,
+    quiet: bool = False,
+    creates_profile: bool = False,
 ) -> AppContext:
-    """The run's ``AppContext`` from any command; switches output modes on as asked."""
+    """The run's ``AppContext`` from any command; switches output modes on as asked.
+
+    *creates_profile*: the command writes settings, so the profile it names may be new.
+    """
     state = ctx.find_root().obj
     assert isinstance(state, AppContext), "the root callback builds the AppContext"
+    state.creates_profile = creates_profile
     if json_output:
         state.output.json_mode = True
     if quiet:

@@ -37,7 +37,7 @@ def login(
 
         printf %s "$LUMEN_KEY_FROM_VAULT" | lumen auth login
     """
-    state = app_context(ctx)
+    state = app_context(ctx, creates_profile=True)
     _refuse_sandbox(state, "login")
     key = read_secret("api_key", None, prompt="Paste your Lumen API key (input is hidden)")
     if not key.startswith(KEY_PREFIX):

@@ -75,7 +75,7 @@ def set_(
 
         printf %s "$SECRET" | lumen config set webhook_secret -
     """
-    state = app_context(ctx)
+    state = app_context(ctx, creates_profile=True)
     if key == DEFAULT_PROFILE_KEY:
         if not value:
             raise BadInput("config set default_profile needs a profile name")

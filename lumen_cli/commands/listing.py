@@ -81,9 +81,7 @@ def list_jobs(
     if status is not None:
         status = status.strip().lower()  # SUCCEEDED, Succeeded: any case
         if status not in STATUSES:
-            raise BadInput(
-                f"unknown status {status!r}", hint=f"Use one of: {', '.join(STATUSES)}."
-            )
+            raise BadInput(f"unknown status {status!r}", hint=f"Use one of: {', '.join(STATUSES)}.")
     since_ts = parse_since(since, time.time()) if since else None
     history = state.history
 

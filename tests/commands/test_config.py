@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
+from tests.support import post_count
 
 
 def test_config_set_get_unset_list_path(cli: CLI, home: Path) -> None:
@@ -79,3 +81,63 @@ def test_config_help_lists_every_setting_and_its_variable(cli: CLI) -> None:
     text = cli("config", "--help").stdout
     for key in KEYS.values():
         assert key.env_var in text
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("duration", "3", "duration must be at least 4 seconds"),
+        ("duration", "five", "duration must be a whole number"),
+        ("resolution", "4k", "resolution must look like 720p"),
+        ("aspect_ratio", "wide", "aspect_ratio must look like 16:9"),
+        ("output", "clips/{bogus}.mp4", "unknown placeholder {bogus}"),
+        ("webhook_url", "hooks.example", "webhook_url must be an http(s) URL"),
+        ("generate_audio", "maybe", "generate_audio must be true or false"),
+        ("max_download_size", "lots", "max_download_size must be a size"),
+        ("sandbox_port", "70000", "sandbox_port must be a port number"),
+    ],
+)
+def test_config_set_checks_values_as_the_flags_do(
+    cli: CLI, home: Path, key: str, value: str, message: str
+) -> None:
+    run = cli("config", "set", key, value)
+    assert run.code == 2
+    assert message in run.stderr
+    assert not (home / "config" / "config.toml").exists()  # nothing was written
+
+
+def test_a_bad_configured_value_names_its_key_profile_and_file(
+    cli: CLI, home: Path, sandbox: SandboxServer
+) -> None:
+    (home / "config").mkdir()
+    config = home / "config" / "config.toml"
+    config.write_text("[profiles.default]\nduration = 3\n")
+    before = post_count(sandbox)
+    run = cli("submit", "a cat", "--wait", "--download")
+    assert run.code == 2
+    assert f"duration = 3 in [profiles.default] of {config}" in run.stderr
+    assert "lumen config set duration" in run.stderr
+    config.write_text('[profiles.default]\noutput = "x/{bogus}.mp4"\n')
+    run = cli("submit", "a cat", "--wait", "--download")
+    assert run.code == 2
+    assert "output = 'x/{bogus}.mp4' in [profiles.default]" in run.stderr
+    assert "in -o" not in run.stderr  # the configured value is to blame, not a flag
+    run = cli("submit", "a cat", "--wait", "--download", "-o", "x/{bogus}.mp4")
+    assert run.code == 2
+    assert "unknown placeholder {bogus} in -o" in run.stderr
+    assert post_count(sandbox) == before  # nothing billed
+    assert json.loads(cli("list", "--json").stdout) == []
+
+
+def test_a_profile_that_does_not_exist_is_an_error_except_to_create_it(
+    cli: CLI, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli("--profile", "nosuch", "list")
+    assert run.code == 2
+    assert "there is no profile 'nosuch'" in run.stderr
+    monkeypatch.setenv("LUMEN_PROFILE", "nosuch")
+    assert cli("status", "v1").code == 2
+    monkeypatch.delenv("LUMEN_PROFILE")
+    assert cli("--profile", "nosuch", "config", "set", "model", "veo-3-1").code == 0
+    assert cli("--profile", "nosuch", "config", "get", "model").stdout == "veo-3-1\n"
+    assert cli("--profile", "default", "list").code == 0  # "default" needs no table

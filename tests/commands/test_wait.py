@@ -133,6 +133,7 @@ def test_wait_all_follows_unfinished_jobs_of_this_profile(
     cli: CLI, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = submit(cli), submit(cli)
+    assert cli("--profile", "other", "config", "set", "model", "seedance-2").code == 0
     monkeypatch.setenv("LUMEN_PROFILE", "other")
     other = submit(cli)
     monkeypatch.delenv("LUMEN_PROFILE")
