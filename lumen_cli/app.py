@@ -65,7 +65,7 @@ class LumenGroup(TyperGroup):
             self._report(ctx, error)
         except KeyboardInterrupt:
             typer.echo(err=True)  # off the ^C
-            self._report(ctx, Interrupted())
+            self._report(ctx, Interrupted(ctx.invoked_subcommand))
 
     @staticmethod
     def _report(ctx: typer.Context, error: LumenError) -> NoReturn:

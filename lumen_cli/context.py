@@ -133,7 +133,11 @@ class AppContext:
             if not key:
                 raise NoKey()
             self._client = LumenClient(
-                self.base_url, key, retry=self.overrides.retry, clock=self.clock
+                self.base_url,
+                key,
+                retry=self.overrides.retry,
+                clock=self.clock,
+                on_retry=lambda note: self.output.info(note.describe()),
             )
         return self._client
 

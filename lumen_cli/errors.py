@@ -208,10 +208,9 @@ class Interrupted(LumenError):
     exit_code = ExitCode.INTERRUPTED
     kind = "interrupted"
 
-    def __init__(self) -> None:
-        super().__init__(
-            "interrupted", hint="Every job stays in the history: `lumen list`, `lumen wait --all`."
-        )
+    def __init__(self, command: str | None = None) -> None:
+        hint = _INTERRUPT_HINTS.get(command or "", "Every job stays in the history: `lumen list`.")
+        super().__init__("interrupted", hint=hint)
 
 
 class DownloadError(Unavailable):
@@ -293,25 +292,48 @@ class ServerError(APIError):
     kind = "server_error"
 
 
-# The one place where HTTP statuses become exception classes and hints.
-_STATUS_TABLE: dict[int, tuple[type[APIError], str | None]] = {
-    400: (BadRequest, "Check the flags against `lumen submit --help`."),
-    401: (AuthRejected, AUTH_HINT),
-    402: (InsufficientCredits, "Top up credits in the Lumen console; failed jobs are refunded."),
-    404: (NotFound, "Check the job id (`lumen list`) or the model name (`--model`)."),
-    429: (RateLimited, "The API is rate limiting; wait a little, or lower batch concurrency."),
+# The one place where HTTP statuses become exception classes and hints. A hint may depend
+# on what was asked: a 404 to a submit is about the model, to a GET about the job id.
+_STATUS_TABLE: dict[int, type[APIError]] = {
+    400: BadRequest,
+    401: AuthRejected,
+    402: InsufficientCredits,
+    404: NotFound,
+    429: RateLimited,
 }
+_HINTS: dict[tuple[int, str], str] = {
+    (400, "submit"): "Check the flags against `lumen submit --help`.",
+    (401, "any"): AUTH_HINT,
+    (402, "any"): "Top up credits in the Lumen console; failed jobs are refunded.",
+    (404, "submit"): (
+        "No such model (or duration) for this key: check --model "
+        "(e.g. seedance-2, seedance-2-fast, veo-3-1) and --duration."
+    ),
+    (404, "job"): "No job with this id here: check it with `lumen list` (ids are case-sensitive).",
+    (429, "any"): "The API is rate limiting; wait a little, or lower batch concurrency.",
+    (500, "any"): "The service had an error; try again later.",
+}
+_SAFETY_HINT = "The prompt was refused by the content policy: rephrase it."
 
 
-def error_for_status(status: int, message: str) -> APIError:
-    """Build the typed error for an HTTP error *status* carrying the server's *message*."""
-    if status in _STATUS_TABLE:
-        cls, hint = _STATUS_TABLE[status]
-        return cls(message, status=status, hint=hint)
-    if status >= 500:
-        return ServerError(
-            message, status=status, hint="The service had an error; try again later."
-        )
-    if 400 <= status < 500:
-        return BadRequest(message, status=status)
-    return APIError(message, status=status)
+def error_for_status(status: int, message: str, *, asked: str = "job") -> APIError:
+    """The typed error for an HTTP error *status* carrying the server's *message*.
+
+    *asked* is what the request was: ``"submit"`` (the job POST) or ``"job"`` (a GET).
+    """
+    cls = _STATUS_TABLE.get(status) or (ServerError if status >= 500 else BadRequest)
+    if status < 400:
+        cls = APIError
+    row = min(status, 500)
+    hint = _HINTS.get((row, asked)) or _HINTS.get((row, "any"))
+    if status == 400 and any(word in message.lower() for word in ("safety", "blocked", "policy")):
+        hint = _SAFETY_HINT
+    return cls(message, status=status, hint=hint)
+
+
+# What a Ctrl-C leaves behind, by command: how to carry on.
+_INTERRUPT_HINTS = {
+    "download": "Run the same `lumen download …` again: it resumes from the .part files kept.",
+    "wait": "Every job stays in the history: `lumen wait --all` follows them again.",
+    "submit": "Every job stays in the history: `lumen wait --all` follows them again.",
+}

@@ -183,7 +183,7 @@ class LumenClient:
     ) -> T:
         import httpx
 
-        from lumen_cli.api.network import deadline
+        from lumen_cli.api.network import deadline, describe_failure, unknown_host
 
         try:
             with deadline(self.retry.attempt_seconds):  # however slowly the server trickles
@@ -193,9 +193,11 @@ class LumenClient:
                 raise OutcomeUnknown(
                     f"the connection failed after the job was sent ({describe_exception(exc)})"
                 ) from exc
-            raise TryAgain(
-                Unavailable(f"could not reach {self._host}: {describe_exception(exc)}")
-            ) from None
+            reason = describe_failure(exc)
+            unreachable = Unavailable(f"could not reach {self._host}: {reason}")
+            if unknown_host(exc):
+                raise unreachable from None  # no retry heals a name that does not resolve
+            raise TryAgain(unreachable, reason=reason) from None
         except BadResponse as exc:  # an answer too large to read
             if resend:
                 raise
@@ -209,14 +211,15 @@ class LumenClient:
                 hint="Check base_url (`lumen config get base_url`): it may need https:// "
                 "or a different path.",
             )
+        asked = "job" if resend else "submit"
         if retryable_status(status):
-            error = self._status_error(answer)
+            error = self._status_error(answer, asked)
             if not resend and status != 429:
                 raise OutcomeUnknown(f"the API answered {status} to the submit ({error.message})")
             delay = retry_after(answer.headers, self.retry, self.clock.time())
-            raise TryAgain(error, delay=delay)
+            raise TryAgain(error, delay=delay, reason=f"HTTP {status}: {error.message}")
         if status >= 400:
-            raise self._status_error(answer)
+            raise self._status_error(answer, asked)
         try:
             return parse(answer.json())
         except BadResponse as exc:
@@ -245,10 +248,10 @@ class LumenClient:
             response.status_code, response.reason_phrase, response.headers, bytes(content)
         )
 
-    def _status_error(self, answer: Answer) -> APIError:
+    def _status_error(self, answer: Answer, asked: str) -> APIError:
         fallback = f"HTTP {answer.status} {answer.reason}".strip()
         message = error_message_from_body(answer.content, fallback)
-        error = error_for_status(answer.status, message)
+        error = error_for_status(answer.status, message, asked=asked)
         if isinstance(error, RateLimited):
             error.message = f"rate limited: {message}"
         return error

@@ -323,6 +323,37 @@ class GuardedTransport(httpx.BaseTransport):
         return httpcore.SOCKSProxy(proxy_url=url, proxy_auth=parsed.raw_auth, **options)
 
 
+def cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    """*exc* and every exception it was raised from or during, once each."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def unknown_host(exc: BaseException) -> bool:
+    """True when a request failed because its host name did not resolve: that does not heal
+    in the seconds a retry waits (and offline, every name fails this way)."""
+    return any(isinstance(error, socket.gaierror) for error in cause_chain(exc))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A transport failure in a few words: ``connection refused``, ``no answer in time``."""
+    if unknown_host(exc):
+        return "the host name does not resolve (offline, or a typo in the URL?)"
+    for error in cause_chain(exc):
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(error, (httpx.TimeoutException, httpcore.TimeoutException, TimeoutError)):
+            return "no answer in time"
+        if isinstance(error, (httpx.RemoteProtocolError, ConnectionResetError)):
+            return "the connection was cut"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def environment_proxies() -> dict[str, str]:
     """``{"http": URL, "https": URL, "all": URL}`` from the environment (as curl reads it)."""
     import urllib.request

@@ -24,7 +24,10 @@ def read_secret(name: str, value: str | None, *, prompt: str | None = None) -> s
     if value == "-" or not sys.stdin.isatty():
         secret = sys.stdin.readline().strip()
     else:
-        secret = typer.prompt(prompt or name, hide_input=True).strip()
+        try:
+            secret = typer.prompt(prompt or name, hide_input=True).strip()
+        except typer.Abort:  # Ctrl-C at the prompt: an interrupt like everywhere (130)
+            raise KeyboardInterrupt from None
     if not secret:
         raise ConfigError(f"no {name} was given")
     return secret

@@ -195,7 +195,9 @@ def submit(
     elif out.stdout_tty and not json_output:
         show_job(out, job_document(job, state.history.get(job.id)))
         if not follow_up:
-            out.hint(f"follow it with: lumen{' --sandbox' if state.sandbox else ''} wait {job.id}")
+            out.hint(
+                f"Follow it with `lumen{' --sandbox' if state.sandbox else ''} wait {job.id}`."
+            )
     elif not follow_up:  # scripts get one document or line: with --wait, the finished job's
         show_job(out, job_document(job, state.history.get(job.id)))
     if follow_up:

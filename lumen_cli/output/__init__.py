@@ -153,7 +153,7 @@ class Output:
         safe = [[escape(cell) for cell in row] for row in rows]
         hidden = print_table(self.console(stderr=False), headers, safe)
         if hidden:
-            self.hint(f"(hidden to fit the terminal: {', '.join(hidden)}; --json shows everything)")
+            self.note(f"(hidden to fit the terminal: {', '.join(hidden)}; --json shows everything)")
 
     @staticmethod
     def short_path(path: str) -> str:
@@ -172,6 +172,12 @@ class Output:
             self._stderr(text, style="")
 
     def hint(self, text: str) -> None:
+        """What to do next (``hint: …``), as after an error; silent with ``-q``."""
+        if not self.quiet:
+            self._stderr(f"hint: {text}", style="dim")
+
+    def note(self, text: str) -> None:
+        """A remark in passing, dimmed; silent with ``-q``."""
         if not self.quiet:
             self._stderr(text, style="dim")
 
