@@ -6,23 +6,19 @@ from typing import Annotated
 
 import typer
 
+from lumen_cli.commands.base import Command, group
 from lumen_cli.commands.inputs import read_secret
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.config import mask
 from lumen_cli.context import AppContext, app_context
 from lumen_cli.errors import AUTH_HINT, AuthRejected, BadInput, ExitCode, NoKey, Unavailable
 
-app = typer.Typer(
-    add_completion=False,
-    help="Store, check and forget the API key.",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
+app = group("Store, check and forget the API key.")
 
 KEY_PREFIX = "sk-lumen-"
 
 
-@app.command("login")
+@app.command("login", cls=Command)
 def login(
     ctx: typer.Context,
     verify: Annotated[
@@ -65,7 +61,7 @@ def login(
     state.output.info(f"saved {mask(key)} to [profiles.{profile}] in {state.config_file.path}")
 
 
-@app.command("status")
+@app.command("status", cls=Command)
 def status(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     """Show where the key comes from, the key masked, and whether the API accepts it.
 
@@ -105,7 +101,7 @@ def status(ctx: typer.Context, json_output: JsonOutput = False) -> None:
         raise typer.Exit(ExitCode.AUTH)
 
 
-@app.command("logout")
+@app.command("logout", cls=Command)
 def logout(ctx: typer.Context) -> None:
     """Remove the stored key from the active profile.
 

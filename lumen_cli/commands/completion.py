@@ -37,9 +37,9 @@ def completion_script(shell: str) -> str:
 
 def completion(
     ctx: typer.Context,
-    shell: Annotated[Shell, typer.Argument(help="bash, zsh, fish or powershell.")],
+    shell: Annotated[Shell, typer.Argument(help="bash, zsh, fish or powershell.", metavar="SHELL")],
 ) -> None:
-    """Print the completion script for SHELL.
+    """Print the shell completion script for SHELL.
 
     **Examples**
 

@@ -6,31 +6,33 @@ from typing import Annotated
 
 import typer
 
+from lumen_cli.commands.base import Command, group
 from lumen_cli.commands.inputs import read_secret
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.config import KEYS, lookup_key, mask, parse_value
 from lumen_cli.context import app_context
 from lumen_cli.errors import BadInput, ExitCode
 
-app = typer.Typer(
-    add_completion=False,
-    help="Read and write settings (flag > LUMEN_* env > profile > default).",
-    epilog="Settings:  \n"
-    + "  \n".join(f"{key.name}: {key.help} (env {key.env_var})" for key in KEYS.values()),
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
+app = group(
+    "Read and write settings.\n\n"
+    "Each value comes from, in this order: a flag, a LUMEN_* variable, the active profile, "
+    "the built-in default.",
+    epilog="SETTINGS\n"
+    + "\n".join(f"{key.name}\t{key.help} (env: {key.env_var})" for key in KEYS.values()),
 )
 
 KeyName = Annotated[
     str,
     typer.Argument(
-        help=f"Setting name: {', '.join(KEYS)}, or default_profile.", show_default=False
+        help=f"Setting name: {', '.join(KEYS)}, or default_profile.",
+        show_default=False,
+        metavar="KEY",
     ),
 ]
 DEFAULT_PROFILE_KEY = "default_profile"
 
 
-@app.command("get")
+@app.command("get", cls=Command)
 def get(ctx: typer.Context, key: KeyName) -> None:
     """Print the value in effect (secrets masked); exit 1 when it is unset.
 
@@ -50,7 +52,7 @@ def get(ctx: typer.Context, key: KeyName) -> None:
     state.output.data(shown)
 
 
-@app.command("set")
+@app.command("set", cls=Command)
 def set_(
     ctx: typer.Context,
     key: KeyName,
@@ -59,6 +61,7 @@ def set_(
         typer.Argument(
             help="The value; for secrets leave it out (prompted) or pass '-' (stdin).",
             show_default=False,
+            metavar="VALUE",
         ),
     ] = None,
 ) -> None:
@@ -99,7 +102,7 @@ def set_(
     state.output.info(f"[profiles.{profile}] {spec.name} = {shown}")
 
 
-@app.command("unset")
+@app.command("unset", cls=Command)
 def unset(ctx: typer.Context, key: KeyName) -> None:
     """Remove a value from the active profile.
 
@@ -114,7 +117,7 @@ def unset(ctx: typer.Context, key: KeyName) -> None:
     state.output.info(f"[profiles.{profile}] {spec.name} removed")
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     """Show every setting in effect and where it comes from (secrets masked).
 
@@ -148,7 +151,7 @@ def list_(ctx: typer.Context, json_output: JsonOutput = False) -> None:
         state.output.warn(f"{state.config_file.path} is readable by others; run chmod 600 on it")
 
 
-@app.command("path")
+@app.command("path", cls=Command)
 def path(ctx: typer.Context) -> None:
     """Print the config file's path.
 

@@ -67,7 +67,9 @@ CHECKS: list[tuple[str, Callable[[AppContext], str]]] = [
 
 
 def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
-    """Check the config file, the key, the API and the history; exit non-zero if one fails.
+    """Check the set-up: config file, key, API and history.
+
+    Exits non-zero if a check fails (the worst code of the failed checks).
 
     **Examples**
 

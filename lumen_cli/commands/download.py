@@ -18,7 +18,9 @@ def download(
     ctx: typer.Context,
     job_ids: Annotated[
         list[str],
-        typer.Argument(help="Job id(s), as printed by `lumen submit`.", show_default=False),
+        typer.Argument(
+            help="Job id(s), as printed by `lumen submit`.", show_default=False, metavar="ID..."
+        ),
     ],
     output: OutputTemplate = None,
     force: Annotated[
@@ -34,7 +36,7 @@ def download(
     ] = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Download the videos of succeeded jobs: resumable, atomic, byte-exact.
+    """Save the videos of succeeded jobs, resumably.
 
     Each job is asked for afresh, since result URLs may be signed and expire. A file
     streams into NAME.part and takes its name only once complete; a rerun resumes the

@@ -64,7 +64,9 @@ def list_jobs(
     ] = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """List jobs from the local history (this profile), newest first.
+    """List the jobs of the local history, newest first.
+
+    Only this profile's jobs.
 
     A table on a terminal. Piped: one tab-separated line per job (id, status, model, mode,
     created, prompt, then the saved paths, URLs or error); --json: a JSON array.

@@ -15,7 +15,8 @@ Quiet = Annotated[
     typer.Option("--quiet", "-q", help="Print only the job id(s) on stdout."),
 ]
 JobId = Annotated[
-    str, typer.Argument(help="Job id, as printed by `lumen submit`.", show_default=False)
+    str,
+    typer.Argument(help="Job id, as printed by `lumen submit`.", show_default=False, metavar="ID"),
 ]
 OutputTemplate = Annotated[
     str | None,

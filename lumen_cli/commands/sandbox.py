@@ -6,18 +6,14 @@ from typing import Annotated
 
 import typer
 
+from lumen_cli.commands.base import Command, group
 from lumen_cli.context import app_context
 from lumen_cli.errors import ExitCode
 
-app = typer.Typer(
-    add_completion=False,
-    help="Run the built-in API emulator: no account, no network.",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
+app = group("Run the built-in emulator of the API: no account, no network.")
 
 
-@app.command("serve")
+@app.command("serve", cls=Command)
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
@@ -77,7 +73,7 @@ def serve(
         server.stop()
 
 
-@app.command("stop")
+@app.command("stop", cls=Command)
 def stop(ctx: typer.Context) -> None:
     """Stop the background sandbox that `lumen --sandbox` started.
 
@@ -94,7 +90,7 @@ def stop(ctx: typer.Context) -> None:
     )
 
 
-@app.command("status")
+@app.command("status", cls=Command)
 def status(ctx: typer.Context) -> None:
     """Print the background sandbox's URL; exit 1 when none is running.
 

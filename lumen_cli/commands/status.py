@@ -9,7 +9,9 @@ from lumen_cli.context import app_context
 
 
 def status(ctx: typer.Context, job_id: JobId, json_output: JsonOutput = False) -> None:
-    """Show a job's current status (one GET), and update the history.
+    """Show a job's current status, and update the history.
+
+    One GET to the API.
 
     On a terminal: aligned fields. Piped: one tab-separated line (see README, "Output for
     scripts"); --json: the job as JSON.

@@ -26,7 +26,11 @@ def submit(
     ctx: typer.Context,
     prompt: Annotated[
         str,
-        typer.Argument(help="What the video shows; '-' reads it from stdin.", show_default=False),
+        typer.Argument(
+            help="What the video shows; '-' reads it from stdin.",
+            show_default=False,
+            metavar="PROMPT",
+        ),
     ],
     model: Annotated[
         str | None,

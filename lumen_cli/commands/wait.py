@@ -14,7 +14,8 @@ from lumen_cli.errors import BadInput
 def wait(
     ctx: typer.Context,
     job_ids: Annotated[
-        list[str] | None, typer.Argument(help="Job ids to wait for.", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Job ids to wait for.", show_default=False, metavar="ID..."),
     ] = None,
     all_jobs: Annotated[
         bool, typer.Option("--all", help="Wait for every unfinished job in the history.")
@@ -25,7 +26,10 @@ def wait(
     output: OutputTemplate = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Wait until jobs finish; exit 0 if all succeeded, 7 failed, 8 cancelled, 9 timed out.
+    """Wait until jobs end, and report how each ended.
+
+    Exits 0 if all succeeded, 7 if one failed, 8 if one was cancelled, 9 if the timeout
+    passed first (the worst of these).
 
     On a terminal a live table shows each job; elsewhere one line per state change goes
     to stderr. Ctrl-C stops waiting (exit 130); the jobs stay in the history.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lumen_cli.commands.base import Command, group
 from lumen_cli.commands.inputs import read_bytes
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.context import app_context
@@ -16,14 +17,10 @@ from lumen_cli.net import check_http_url
 if TYPE_CHECKING:
     from lumen_cli.context import AppContext
 
-app = typer.Typer(
-    add_completion=False,
-    help=(
-        "Receive signed job results (webhooks), check a signature offline, "
-        "send a signed test delivery."
-    ),
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
+app = group(
+    "Receive, check and send signed job results (webhooks).\n\n"
+    "listen receives the API's signed deliveries, verify checks a signature offline, "
+    "send sends a signed test delivery to your own handler."
 )
 
 NO_SIGNING_KEY_HINT = (
@@ -63,7 +60,7 @@ def _secret(state: AppContext, flag: str | None) -> str:
     return str(value)
 
 
-@app.command("listen")
+@app.command("listen", cls=Command)
 def listen(
     ctx: typer.Context,
     secret: Secret = None,
@@ -209,7 +206,7 @@ def listen(
     serve_until_stopped(listener, info=out.info, warn=out.warn)
 
 
-@app.command("verify")
+@app.command("verify", cls=Command)
 def verify(
     ctx: typer.Context,
     signature: Annotated[
@@ -226,6 +223,7 @@ def verify(
         typer.Argument(
             help="The raw body exactly as received; '-' or nothing reads stdin.",
             show_default=False,
+            metavar="FILE",
         ),
     ] = None,
     secret: Secret = None,
@@ -266,11 +264,14 @@ def verify(
         raise typer.Exit(ExitCode.ERROR)
 
 
-@app.command("send")
+@app.command("send", cls=Command)
 def send(
     ctx: typer.Context,
     url: Annotated[
-        str, typer.Argument(help="Your handler's URL (http or https).", show_default=False)
+        str,
+        typer.Argument(
+            help="Your handler's URL (http or https).", show_default=False, metavar="URL"
+        ),
     ],
     job_id: Annotated[
         str,
@@ -300,7 +301,9 @@ def send(
     secret: Secret = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Send one signed test delivery to your own handler, as the API would, and show its answer.
+    """Send a signed test delivery to your own handler, as the API would.
+
+    Shows the handler's answer.
 
     The body and headers are those of a real delivery: Content-Type, X-Lumen-Signature and
     X-Lumen-Timestamp (now). Redirects are not followed, as the API does not follow them.

@@ -1,0 +1,183 @@
+"""The command classes every lumen command and group is built with: their help is lumen's own
+plain page (``output/help.py``), made from the docstring and the parameters.
+
+Commands name these with Typer's public ``cls=`` (``typer.Typer(cls=Group)``,
+``@app.command(cls=Command)``); ``app.load_command`` does it for single commands.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from lumen_cli.output.help import Flag, HelpPage, parse_docstring, render
+
+ARGUMENTS = "ARGUMENTS"
+FLAGS = "FLAGS"
+
+
+def help_page(ctx: Any, *, commands: list[tuple[str, str]] | None = None) -> HelpPage:
+    """The help page of the command of *ctx*: its docstring, usage and parameters."""
+    command = ctx.command
+    summary, description, examples = parse_docstring(command.help or "")
+    sections: dict[str, list[Flag]] = {ARGUMENTS: [], FLAGS: []}
+    usage = [ctx.command_path]
+    has_options = False
+    for param in command.params:
+        if getattr(param, "hidden", False):
+            continue
+        if param.param_type_name == "argument":
+            name = (param.metavar or param.name or "").upper()
+            shown = name + ("..." if param.nargs != 1 else "")
+            usage.append(shown if param.required else f"[{shown}]")
+            sections[ARGUMENTS].append(Flag(shown, param.help or "", _notes(param)))
+        else:
+            has_options = True
+            panel = (getattr(param, "rich_help_panel", None) or FLAGS).upper()
+            sections.setdefault(panel, []).append(
+                Flag(_option_names(param), param.help or "", _notes(param))
+            )
+    sections[FLAGS].append(Flag("-h, --help", "Show this help."))
+    if has_options:
+        usage.insert(1, "[FLAGS]")
+    if commands is None and hasattr(command, "list_commands"):
+        commands = []
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None and not getattr(sub, "hidden", False):
+                commands.append((name, parse_docstring(sub.help or "")[0]))
+    if commands:
+        usage.append("COMMAND [ARGS]...")
+    ordered = [ARGUMENTS, FLAGS, *(name for name in sections if name not in (ARGUMENTS, FLAGS))]
+    return HelpPage(
+        path=ctx.command_path,
+        usage=" ".join(usage),
+        summary=summary,
+        description=description,
+        sections=[(name, sections[name]) for name in ordered],
+        commands=commands or [],
+        examples=examples,
+        extra=_epilog_sections(command.epilog or ""),
+    )
+
+
+def _epilog_sections(epilog: str) -> list[tuple[str, list[Flag]]]:
+    """An epilog of ``TITLE`` then ``name<TAB>text`` lines, as a section of the page."""
+    lines = epilog.strip().splitlines()
+    if not lines:
+        return []
+    rows = [line.split("\t", 1) for line in lines[1:] if "\t" in line]
+    return [(lines[0], [Flag(name, text) for name, text in rows])]
+
+
+def _option_names(param: Any) -> str:
+    names = sorted(param.opts, key=lambda opt: opt.startswith("--"))  # -m, --model
+    text = ", ".join(names)
+    if getattr(param, "secondary_opts", None):
+        text += " / " + ", ".join(param.secondary_opts)
+    if not getattr(param, "is_flag", False) and not getattr(param, "count", False):
+        text += " " + _metavar(param)
+    return text
+
+
+# How an option's value reads in the help, by the option's name (else its name in capitals).
+METAVARS = {
+    "duration": "SECONDS",
+    "timeout": "SECONDS",
+    "interval": "SECONDS",
+    "exec_timeout": "SECONDS",
+    "job_seconds": "SECONDS",
+    "tolerance": "SECONDS",
+    "output": "TEMPLATE",
+    "image": "URL",
+    "last_image": "URL",
+    "ref_image": "URL",
+    "ref_video": "URL",
+    "webhook_url": "URL",
+    "forward_to": "URL",
+    "video_url": "URL",
+    "base_url": "URL",
+    "webhook_secret": "SECRET",
+    "secret": "SECRET",
+    "aspect_ratio": "RATIO",
+    "limit": "N",
+    "submit_rate_limit": "N",
+    "since": "WHEN",
+    "exec_command": "COMMAND",
+    "timestamp": "UNIX_TIME",
+    "job_id": "ID",
+}
+
+
+def _metavar(param: Any) -> str:
+    if param.metavar:
+        return str(param.metavar)
+    if param.name in METAVARS:
+        return METAVARS[param.name]
+    descriptor = getattr(param, "type_descriptor", None)
+    choices = getattr(descriptor, "choices", None)
+    if choices:
+        return "{" + "|".join(str(getattr(c, "value", c)) for c in choices) + "}"
+    return str(param.name or "value").upper()
+
+
+def _notes(param: Any) -> tuple[str, ...]:
+    from lumen_cli.config import KEYS
+
+    notes = []
+    if param.param_type_name == "option" and param.required:
+        notes.append("required")
+    if getattr(param, "multiple", False) or getattr(param.type_descriptor, "is_list", False):
+        notes.append("repeatable")
+    setting = next(
+        (key for key in KEYS.values() if key.flag and key.flag in getattr(param, "opts", ())),
+        None,
+    )
+    if setting is not None:
+        notes.append(f"setting: {setting.name}")
+        notes.append(f"env: {setting.env_var}")
+        if setting.default not in (None, ""):
+            notes.append(f"default: {setting.default}")
+    else:
+        default = param.default
+        shown = getattr(param, "show_default", True) is not False
+        if shown and default not in (None, False, (), []) and not callable(default):
+            notes.append(f"default: {getattr(default, 'value', default)}")
+    envvar = getattr(param, "envvar", None)
+    if isinstance(envvar, str) and setting is None:
+        notes.append(f"env: {envvar}")
+    return tuple(notes)
+
+
+def terminal_width() -> int:
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+class Command(TyperCommand):
+    """A lumen command: its help is lumen's plain page."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        formatter.write(render(help_page(ctx), terminal_width()))
+
+
+class Group(TyperGroup):
+    """A lumen command group (``config``, ``auth``…): its help lists its commands."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        formatter.write(render(help_page(ctx), terminal_width()))
+
+
+def group(help: str, *, epilog: str | None = None) -> typer.Typer:
+    """A Typer app for a command group, built the lumen way (*epilog*: lines at the end)."""
+    return typer.Typer(
+        cls=Group,
+        help=help,
+        epilog=epilog,
+        add_completion=False,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
