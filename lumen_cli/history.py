@@ -354,6 +354,14 @@ class History:
 
     # -- reads -------------------------------------------------------------------
 
+    def counts(self, *, profile: str | None = None) -> dict[str, int]:
+        """How many jobs the history holds, by status."""
+        sql = "SELECT status, COUNT(*) FROM jobs"
+        params: tuple[Any, ...] = ()
+        if profile is not None:
+            sql, params = sql + " WHERE profile=?", (profile,)
+        return {str(status): int(n) for status, n in self._read(sql + " GROUP BY status", params)}
+
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._read("SELECT * FROM jobs WHERE id=?", (job_id,))
         return _record(rows[0]) if rows else None

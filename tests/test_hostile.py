@@ -653,7 +653,7 @@ def test_a_submit_killed_mid_post_turns_unknown_and_shows(
     assert record.id in listed.stdout
     assert "ended before the API answered" in history_records(home)[record.id].error  # type: ignore[operator]
     doctor = lumen("doctor")
-    assert "1 submit(s) with unknown outcome" in doctor.stdout
+    assert "1 submit with unknown outcome" in doctor.stdout
 
 
 @pytest.mark.parametrize("created", [99999999999999999999, -5, "yesterday", 1.5e300, True])

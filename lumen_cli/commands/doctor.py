@@ -17,9 +17,14 @@ from lumen_cli.errors import ExitCode, LumenError, NoKey, worst_exit_code
 @dataclass
 class Check:
     name: str
-    ok: bool
+    state: str  # "ok", "fail" or "skip"
     detail: str
+    hint: str | None = None
     exit_code: int = ExitCode.OK
+
+
+class Skipped(Exception):
+    """A check that cannot run because an earlier one failed."""
 
 
 def _config(state: AppContext) -> str:
@@ -28,7 +33,7 @@ def _config(state: AppContext) -> str:
         return f"{file.path} (not created yet; defaults apply)"
     state.settings  # noqa: B018 - parses the file; errors become a failed check
     if file.loose_permissions():
-        raise LumenError(f"{file.path} is readable by others", hint="chmod 600 it")
+        raise LumenError(f"{file.path} is readable by others", hint=f"chmod 600 {file.path}")
     return f"{file.path} (profile {state.settings.profile})"
 
 
@@ -43,7 +48,7 @@ def _key(state: AppContext) -> str:
 
 def _api(state: AppContext) -> str:
     if not state.api_key:
-        raise NoKey("not checked: no API key is set")
+        raise Skipped("not checked: there is no key to check")
     if not state.client.key_is_accepted():
         from lumen_cli.errors import AuthRejected
 
@@ -52,10 +57,15 @@ def _api(state: AppContext) -> str:
 
 
 def _history(state: AppContext) -> str:
-    records = state.history.list()
-    unknown = sum(1 for r in records if r.status == "unknown")
-    note = f"; {unknown} submit(s) with unknown outcome" if unknown else ""
-    return f"{state.history.path} ({len(records)} jobs{note})"
+    counts = state.history.counts()
+    total = sum(counts.values())
+    unknown = counts.get("unknown", 0)
+    note = f"; {plural(unknown, 'submit')} with unknown outcome" if unknown else ""
+    return f"{state.history.path} ({plural(total, 'job')}{note})"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 CHECKS: list[tuple[str, Callable[[AppContext], str]]] = [
@@ -69,7 +79,8 @@ CHECKS: list[tuple[str, Callable[[AppContext], str]]] = [
 def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     """Check the set-up: config file, key, API and history.
 
-    Exits non-zero if a check fails (the worst code of the failed checks).
+    One line per check: ok, fail or skip (a check that an earlier failure makes moot), with
+    what to do after the lines. Exits non-zero if a check fails (the worst code of those).
 
     **Examples**
 
@@ -78,18 +89,24 @@ def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
         lumen --sandbox doctor --json
     """
     state = app_context(ctx, json_output=json_output)
-    checks = [Check("lumen", True, f"{__version__} on Python {platform.python_version()}")]
+    out = state.output
+    checks = [Check("lumen", "ok", f"{__version__} on Python {platform.python_version()}")]
     for name, run in CHECKS:
         try:
-            checks.append(Check(name, True, run(state)))
+            checks.append(Check(name, "ok", run(state)))
+        except Skipped as skipped:
+            checks.append(Check(name, "skip", str(skipped)))
         except LumenError as error:
-            detail = error.message + (f" ({error.hint})" if error.hint else "")
-            checks.append(Check(name, False, detail, error.exit_code))
+            checks.append(Check(name, "fail", error.message, error.hint, error.exit_code))
     if json_output:
-        state.output.json([check.__dict__ for check in checks])
+        out.json([{**check.__dict__, "ok": check.state != "fail"} for check in checks])
+    elif out.stdout_tty:
+        out.fields([(f"{check.state:<4}  {check.name}", check.detail) for check in checks])
     else:
         for check in checks:
-            state.output.data(f"{'ok' if check.ok else 'FAIL':<4}  {check.name:<8} {check.detail}")
-    code = worst_exit_code(ExitCode(check.exit_code) for check in checks if not check.ok)
+            out.record([check.state, check.name, check.detail])
+    for hint in dict.fromkeys(check.hint for check in checks if check.hint):
+        out.hint(hint or "")
+    code = worst_exit_code(ExitCode(check.exit_code) for check in checks if check.state == "fail")
     if code:
         raise typer.Exit(code)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lumen_cli.text import escape, json_text
@@ -132,15 +133,22 @@ class Output:
         self.stdout.flush()
 
     def fields(self, pairs: Sequence[tuple[str, object]]) -> None:
-        """Aligned ``name  value`` lines on stdout, skipping empty values."""
+        """``name value`` pairs on stdout, skipping empty values: on a terminal aligned, long
+        values wrapped under themselves; piped, one ``name<TAB>value`` record each."""
         shown = [(name, value) for name, value in pairs if value not in (None, "", [], ())]
         width = max((len(name) for name, _ in shown), default=0)
+        columns = self.console(stderr=False).width if self.stdout_tty else 0
         for name, value in shown:
-            if isinstance(value, (list, tuple)):
-                for index, item in enumerate(value):
-                    self.data(f"{(name if index == 0 else ''):<{width}}  {escape(item)}")
-            else:
-                self.data(f"{name:<{width}}  {escape(value)}")
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for index, item in enumerate(values):
+                if not self.stdout_tty:
+                    self.record([name, item])
+                    continue
+                label = name if index == 0 else ""
+                lines = textwrap.wrap(escape(item), max(20, columns - width - 2)) or [""]
+                self._write_out(f"{label:<{width}}  {lines[0]}")
+                for line in lines[1:]:
+                    self._write_out(f"{'':<{width}}  {line}")
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """A rich table on a terminal; tab-separated lines without a header otherwise."""
@@ -151,7 +159,9 @@ class Output:
         from lumen_cli.output.tables import print_table
 
         safe = [[escape(cell) for cell in row] for row in rows]
-        hidden = print_table(self.console(stderr=False), headers, safe)
+        same, hidden = print_table(self.console(stderr=False), headers, safe)
+        if same:
+            self.note(f"(the same on every row: {', '.join(same)})")
         if hidden:
             self.note(f"(hidden to fit the terminal: {', '.join(hidden)}; --json shows everything)")
 
@@ -204,11 +214,16 @@ class Output:
 
     # -- live views ---------------------------------------------------------------------
 
-    def wait_display(self) -> WaitDisplay:
-        """The view of jobs being followed: a live table on a terminal, else a line a change."""
+    def wait_display(
+        self, order: Sequence[str] = (), prompts: Mapping[str, str | None] | None = None
+    ) -> WaitDisplay:
+        """The view of jobs being followed: a live table on a terminal, else a line a change.
+
+        Rows keep *order*; *prompts* (by id) tell the jobs apart.
+        """
         from lumen_cli.output.live import WaitDisplay
 
-        return WaitDisplay(self)
+        return WaitDisplay(self, order, prompts)
 
     def download_progress(self) -> DownloadProgress | None:
         """Progress bars for downloads on a terminal (None elsewhere, or with ``-q``)."""

@@ -76,7 +76,11 @@ def follow(
     client = rt.client
     saved: dict[str, list[str]] = {}
 
-    with rt.output.wait_display() as display:
+    prompts = {}
+    for job_id in ids:
+        record = history.get(job_id)
+        prompts[job_id] = record.prompt if record else None
+    with rt.output.wait_display(ids, prompts) as display:
 
         def on_update(job: Job, previous: str | None) -> None:
             history.update_from_api(job, profile=rt.settings.profile, base_url=client.base_url)

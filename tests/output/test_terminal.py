@@ -106,3 +106,23 @@ def test_no_progress_bars_off_a_terminal_or_when_quiet() -> None:
     quiet = Output(stdout=io.StringIO(), stderr=io.StringIO(), tty=True)
     quiet.quiet = True
     assert quiet.download_progress() is None
+
+
+def test_the_wait_view_keeps_its_order_shows_prompts_and_run_times() -> None:
+    out, _, _ = terminal(width=120)
+    now = int(time.time())
+    display = out.wait_display(["v-b", "v-a"], {"v-a": "a cat\x1b[2J", "v-b": "a dog " * 20})
+    display.update(Job(id="v-a", status="succeeded", created=now - 90), None)  # seen ended
+    display.update(Job(id="v-b", status="processing", created=now - 30), None)
+    display.ended_at["v-b"] = now  # pretend it ends now, after 30 s of running
+    display.update(Job(id="v-b", status="succeeded", created=now - 30), "processing")
+    console = out.console()
+    with console.capture() as captured:
+        console.print(display.render())
+    rows = [line for line in plain(captured.get()).splitlines() if " v-" in line]
+    assert [row.split()[1] for row in rows] == ["v-b", "v-a"]  # as given, not re-sorted
+    assert "30s" in rows[0]  # its run time, not the time since creation
+    assert "1m30s" not in rows[1]  # ended before we looked: its run time is unknown
+    assert "a dog a dog" in rows[0]
+    assert rows[0].rstrip().endswith("…")
+    assert "a cat\\x1b[2J" in rows[1]
