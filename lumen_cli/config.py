@@ -33,6 +33,7 @@ DEFAULT_PROFILE = "default"
 CONFIG_FILE_NAME = "config.toml"
 SANDBOX_KEY = "sk-lumen-sandbox"  # what --sandbox sends: the sandbox takes any sk-lumen- key
 SANDBOX_SOURCE = "sandbox"  # the source of base_url and api_key under --sandbox
+SANDBOX_KEYS = ("base_url", "api_key")  # the settings --sandbox replaces
 
 
 def check_base_url(base_url: str, what: str = "base_url") -> str:

@@ -104,6 +104,23 @@ class AppContext:
             job_seconds=self.settings.value("sandbox_job_seconds"),
         )
 
+    def sandbox_url_preview(self) -> str:
+        """The sandbox --sandbox uses, named without starting one."""
+        address, running = self._sandbox_address()
+        return address if running else f"{address} (started on first use)"
+
+    def preview_base_url(self) -> str:
+        """The API base URL, named without starting a sandbox (for --dry-run)."""
+        return self._sandbox_address()[0] if self.sandbox else self.base_url
+
+    def _sandbox_address(self) -> tuple[str, bool]:
+        from lumen_cli.launcher import running_sandbox
+
+        running = self.settings.value("sandbox_url") or running_sandbox(self.sandbox_dir)
+        if running:
+            return str(running).rstrip("/"), True
+        return f"http://127.0.0.1:{self.settings.value('sandbox_port')}", False
+
     @property
     def sandbox_dir(self) -> Path:
         return data_dir() / "sandbox"

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from lumen_cli.errors import Unavailable
@@ -23,6 +24,7 @@ from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock, open_r
 
 DEFAULT_PORT = 8765
 START_TIMEOUT = 15.0
+STOP_TIMEOUT = 5.0
 
 
 def health(url: str, timeout: float = 1.0) -> dict[str, object] | None:
@@ -56,6 +58,9 @@ def running_sandbox(state_dir: Path) -> str | None:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server binds: a socket left in TIME_WAIT by a sandbox just stopped does not
+        # hold the port, while one that listens still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -85,8 +90,8 @@ def ensure_sandbox(
         preferred = f"http://127.0.0.1:{port}"
         if not _port_is_free(port):
             found = health(preferred)
-            if found is not None:
-                _write_state(state_dir, preferred, found.get("pid"))
+            if found is not None:  # someone's `lumen sandbox serve`: used, never stopped
+                _write_state(state_dir, preferred, found.get("pid"), started=False)
                 return preferred
             port = _free_port()
         url = f"http://127.0.0.1:{port}"
@@ -110,7 +115,7 @@ def ensure_sandbox(
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if health(url, timeout=0.5) is not None:
-                _write_state(state_dir, url, process.pid)
+                _write_state(state_dir, url, process.pid, started=True)
                 return url
             if process.poll() is not None:
                 break
@@ -123,25 +128,68 @@ def ensure_sandbox(
         )
 
 
-def _write_state(state_dir: Path, url: str, pid: object) -> None:
-    state = {"url": url, "pid": pid}
+def _write_state(state_dir: Path, url: str, pid: object, *, started: bool) -> None:
+    """Where the background sandbox is, and whether this user's lumen started it."""
+    state = {"url": url, "pid": pid, "started": started, "uid": _uid()}
     atomic_write(state_dir / "state.json", json.dumps(state).encode())
 
 
-def stop_sandbox(state_dir: Path) -> str | None:
-    """Stop the background sandbox; returns the URL it was on, or ``None`` if none ran."""
+def _uid() -> int | None:
+    getuid = getattr(os, "getuid", None)
+    return int(getuid()) if getuid is not None else None
+
+
+def _owner(pid: int) -> int | None:
+    """The user id a process runs as, where the system tells (Linux: /proc)."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What ``stop_sandbox`` did: ``stopped``, ``none`` (nothing ran) or ``refused``."""
+
+    outcome: str
+    url: str | None = None
+    reason: str | None = None
+
+
+def stop_sandbox(state_dir: Path) -> Stopped:
+    """Stop the background sandbox, if (and only if) this user's ``--sandbox`` started it.
+
+    The server must prove it is that sandbox: it answers as a sandbox, with the process id
+    recorded when it was started, run by this user. A sandbox that was found serving
+    (a ``lumen sandbox serve`` somewhere) is left alone.
+    """
     with file_lock(state_dir / "launch.lock") if state_dir.exists() else contextlib.nullcontext():
         state = _read_state(state_dir)
-        if state is None:
-            return None
-        url = str(state.get("url", ""))
-        # Only ask a server that proves it is our sandbox to stop: a pid in a stale
-        # state file may belong to some other process by now.
-        stopped = bool(url) and health(url) is not None
-        if stopped:
-            request = urllib.request.Request(f"{url}/_sandbox/shutdown", data=b"", method="POST")  # noqa: S310
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(request, timeout=2).close()  # noqa: S310 - our own http URL
-        with contextlib.suppress(FileNotFoundError):
-            (state_dir / "state.json").unlink()
-        return url if stopped else None
+        url = str(state.get("url", "")) if state else ""
+        found = health(url) if url else None
+        if state is None or found is None:
+            _forget(state_dir)
+            return Stopped("none")
+        pid = state.get("pid")
+        if not state.get("started"):
+            return Stopped(
+                "refused", url, f"it was running already (pid {pid}): stop it where it runs"
+            )
+        owner = _owner(pid) if isinstance(pid, int) else None
+        if found.get("pid") != pid or owner not in (None, _uid()):
+            _forget(state_dir)
+            return Stopped("refused", url, f"it is not the sandbox lumen started here (pid {pid})")
+        request = urllib.request.Request(f"{url}/_sandbox/shutdown", data=b"", method="POST")  # noqa: S310
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(request, timeout=2).close()  # noqa: S310 - our own http URL
+        # Return once it is gone, so that a sandbox started next gets the same port.
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and health(url, timeout=0.2) is not None:
+            time.sleep(0.05)
+        _forget(state_dir)
+        return Stopped("stopped", url)
+
+
+def _forget(state_dir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir / "state.json").unlink()

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
@@ -56,7 +57,9 @@ def test_background_sandbox_starts_once_and_keeps_its_jobs(background: Path, cli
     assert cli("sandbox", "status").code == 1
 
 
-def test_a_sandbox_already_serving_on_the_port_is_adopted(background: Path, cli: CLI) -> None:
+def test_a_sandbox_already_serving_on_the_port_is_adopted_not_stopped(
+    background: Path, cli: CLI
+) -> None:
     port = int(os.environ["LUMEN_SANDBOX_PORT"])
     with SandboxServer(SandboxConfig(port=port)) as serving:
         before = serving.stats()["jobs"]
@@ -64,3 +67,17 @@ def test_a_sandbox_already_serving_on_the_port_is_adopted(background: Path, cli:
         assert run.code == 0, run.stderr
         assert serving.stats()["jobs"] == before + 1  # the job went to the running sandbox
         assert cli("sandbox", "status").stdout.strip() == serving.url
+        stop = cli("sandbox", "stop")
+        assert stop.code == 1
+        assert "it was running already" in stop.stderr
+        assert httpx.get(serving.url + "/_sandbox/health").status_code == 200  # still serving
+
+
+@pytest.mark.slow
+def test_a_stopped_sandbox_comes_back_on_its_own_port(background: Path, cli: CLI) -> None:
+    port = os.environ["LUMEN_SANDBOX_PORT"]
+    for _ in range(2):
+        run = cli("--sandbox", "submit", "a cat", "-q")
+        assert run.code == 0, run.stderr
+        assert cli("sandbox", "status").stdout.strip().endswith(f":{port}")  # not a random one
+        assert "stopped the sandbox" in cli("sandbox", "stop").stderr

@@ -96,14 +96,23 @@ def build_body(spec: JobSpec) -> dict[str, Any]:
     return body
 
 
+SECRET_IN_CURL = "$LUMEN_WEBHOOK_SECRET"  # noqa: S105 - a variable's name, as for the key
+
+
 def curl_command(base_url: str, body: dict[str, Any]) -> str:
-    """The curl command that sends *body*; the key stays in ``$LUMEN_API_KEY``."""
+    """The curl command that sends *body*: the key stays in ``$LUMEN_API_KEY`` and the
+    webhook secret in ``$LUMEN_WEBHOOK_SECRET``, so the command runs as it is."""
     from lumen_cli.api.client import JOBS_PATH
 
-    payload = json_text(body)
+    marker = "\x00secret\x00"
+    sent = {**body, "webhook_secret": marker} if "webhook_secret" in body else body
+    left, found, right = json_text(sent).partition(json_text(marker))
+    data = shlex.quote(left)
+    if found:  # the value becomes "…" in the shell: the variable's text inside JSON quotes
+        data = f"{shlex.quote(left + chr(34))}\"{SECRET_IN_CURL}\"{shlex.quote(chr(34) + right)}"
     return (
         f"curl -sS {shlex.quote(base_url.rstrip('/') + JOBS_PATH)} \\\n"
         '  -H "Authorization: Bearer $LUMEN_API_KEY" \\\n'
         '  -H "Content-Type: application/json" \\\n'
-        f"  -d {shlex.quote(payload)}"
+        f"  -d {data}"
     )

@@ -9,7 +9,15 @@ import typer
 from lumen_cli.commands.base import Command, group
 from lumen_cli.commands.inputs import read_secret
 from lumen_cli.commands.options import JsonOutput
-from lumen_cli.config import KEYS, lookup_key, mask, parse_value
+from lumen_cli.config import (
+    KEYS,
+    SANDBOX_KEY,
+    SANDBOX_KEYS,
+    SANDBOX_SOURCE,
+    lookup_key,
+    mask,
+    parse_value,
+)
 from lumen_cli.context import app_context
 from lumen_cli.errors import BadInput, ExitCode
 
@@ -129,6 +137,10 @@ def list_(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     settings = state.settings
     rows = []
     for name in KEYS:
+        if state.sandbox and name in SANDBOX_KEYS:  # what --sandbox uses, without starting it
+            shown = state.sandbox_url_preview() if name == "base_url" else mask(SANDBOX_KEY)
+            rows.append((name, shown, SANDBOX_SOURCE))
+            continue
         setting = settings.get(name)
         rows.append(
             (name, settings.describe(name), setting.source if setting.value is not None else "")

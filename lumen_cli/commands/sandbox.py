@@ -35,8 +35,14 @@ def serve(
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C.
 
-    Any key starting sk-lumen- is accepted. sk-lumen-revoked answers 401 and
-    sk-lumen-nocredit 402; a prompt with "blocked" answers 400, with "fail" ends failed.
+    It answers the API's routes with the API's rules, and serves small real MP4 results
+    (one second long, whatever duration was asked). Any key starting sk-lumen- is
+    accepted; some inputs choose what happens:
+
+    - the key sk-lumen-revoked answers 401, sk-lumen-nocredit answers 402
+    - a prompt with "blocked" answers 400 (the content policy)
+    - a prompt with "fail" ends failed, "cancel" ends cancelled, "forever" never ends
+    - models seedance-2, seedance-2-fast and veo-3-1 exist; any other answers 404
 
     **Examples**
 
@@ -77,6 +83,9 @@ def serve(
 def stop(ctx: typer.Context) -> None:
     """Stop the background sandbox that `lumen --sandbox` started.
 
+    Only the one this user's lumen started: a sandbox that was found running (a
+    `lumen sandbox serve` elsewhere) is left alone, and the exit code is then 1.
+
     **Example**
 
         lumen sandbox stop
@@ -84,10 +93,14 @@ def stop(ctx: typer.Context) -> None:
     from lumen_cli.launcher import stop_sandbox
 
     state = app_context(ctx)
-    url = stop_sandbox(state.sandbox_dir)
-    state.output.info(
-        f"stopped the sandbox on {url}" if url else "no background sandbox is running"
-    )
+    result = stop_sandbox(state.sandbox_dir)
+    if result.outcome == "stopped":
+        state.output.info(f"stopped the sandbox on {result.url}")
+    elif result.outcome == "none":
+        state.output.info("no background sandbox is running")
+    else:
+        state.output.info(f"left the sandbox on {result.url} running: {result.reason}")
+        raise typer.Exit(ExitCode.ERROR)
 
 
 @app.command("status", cls=Command)

@@ -184,7 +184,7 @@ def submit(
     if dry_run:
         shown = redact_secrets(body)
         if curl:
-            out.lines(curl_command(state.base_url, shown))
+            out.lines(curl_command(state.preview_base_url(), shown))
         else:
             out.json(shown) if json_output else out.lines(json_text(shown, indent=2))
         out.info(f"dry run: {mode}, nothing was sent")

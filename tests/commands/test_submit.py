@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -217,3 +219,38 @@ def test_webhook_secret_is_sent_but_never_stored(
     for path in (home / "data").rglob("*"):
         if path.is_file():
             assert b"whsec-do-not-store" not in path.read_bytes()
+
+
+def test_dry_run_curl_runs_as_printed_with_the_secrets_in_the_environment(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUMEN_WEBHOOK_SECRET", "whsec-from-env")
+    run = cli(
+        "submit", 'it\'s a "cat"', "--webhook-url", "https://h.example/cb", "--dry-run", "--curl"
+    )
+    assert run.code == 0, run.stderr
+    assert "whsec-from-env" not in run.stdout
+    assert "***" not in run.stdout  # not a placeholder that cannot run
+    # Run the command with a stand-in curl that prints its last argument, the body.
+    script = 'curl() { for a; do last=$a; done; printf "%s" "$last"; }\n' + run.stdout
+    shell = subprocess.run(
+        ["bash", "-c", script],
+        env={"PATH": os.environ["PATH"], "LUMEN_WEBHOOK_SECRET": "s3cr3t", "LUMEN_API_KEY": "k"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    sent = json.loads(shell.stdout)
+    assert sent["webhook_secret"] == "s3cr3t"  # noqa: S105 - the test's stand-in
+    assert sent["prompt"] == 'it\'s a "cat"'
+
+
+def test_dry_run_under_sandbox_starts_no_sandbox(
+    cli: CLI, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LUMEN_SANDBOX_URL")
+    monkeypatch.setenv("LUMEN_SANDBOX_PORT", "1")  # nothing may start there
+    run = cli("--sandbox", "submit", "a cat", "--dry-run", "--curl")
+    assert run.code == 0, run.stderr
+    assert "http://127.0.0.1:1/v1/videos/generations" in run.stdout
+    assert not (home / "data" / "sandbox" / "state.json").exists()
