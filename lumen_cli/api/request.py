@@ -109,7 +109,7 @@ def curl_command(base_url: str, body: dict[str, Any]) -> str:
     left, found, right = json_text(sent).partition(json_text(marker))
     data = shlex.quote(left)
     if found:  # the value becomes "…" in the shell: the variable's text inside JSON quotes
-        data = f"{shlex.quote(left + chr(34))}\"{SECRET_IN_CURL}\"{shlex.quote(chr(34) + right)}"
+        data = f'{shlex.quote(left + chr(34))}"{SECRET_IN_CURL}"{shlex.quote(chr(34) + right)}'
     return (
         f"curl -sS {shlex.quote(base_url.rstrip('/') + JOBS_PATH)} \\\n"
         '  -H "Authorization: Bearer $LUMEN_API_KEY" \\\n'

@@ -11,7 +11,7 @@ from lumen_cli.context import app_context
 from lumen_cli.errors import LumenError
 
 
-class Shell(str, enum.Enum):
+class Shell(enum.StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import pytest
@@ -83,7 +83,7 @@ def test_get_honours_retry_after_http_date(
     client: LumenClient, sandbox: SandboxServer, clock: FakeClock
 ) -> None:
     job = client.create_job(BODY)
-    when = datetime.fromtimestamp(clock.time() + 12, tz=timezone.utc)
+    when = datetime.fromtimestamp(clock.time() + 12, tz=UTC)
     sandbox.faults.add(
         "status",
         method="GET",
