@@ -7,9 +7,11 @@ from another belongs here.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.process
 import os
 import queue
-import signal
 import socket
 import sys
 import threading
@@ -317,32 +319,38 @@ def exec_recorder(tmp_path: Path) -> tuple[str, Path, Path]:
 # -- many lumen processes at once ---------------------------------------------------------
 
 
+def child_processes() -> multiprocessing.context.ForkServerContext:
+    """Processes forked from a clean, single-threaded server that has imported lumen.
+
+    A plain ``os.fork`` of the test process copies its sandbox and listener threads
+    mid-stride (Python 3.12+ warns of dead-locks); a fork server is started once, before
+    any thread, and forks each child in a fraction of an interpreter's start-up.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["lumen_cli.app", "tests.support"])
+    return context
+
+
 @dataclass
 class Forked:
-    """A ``lumen`` run in a forked child of the test process (see :func:`fork_lumen`)."""
+    """A ``lumen`` run in a child process of its own (see :func:`fork_lumen`)."""
 
-    pid: int
+    process: multiprocessing.process.BaseProcess
     out: Path
     err: Path
 
     def wait(self, timeout: float = 60.0) -> tuple[int, str, str]:
         """Wait for the child; return its exit code, stdout and stderr."""
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-                raise AssertionError(f"lumen (pid {self.pid}) did not end in {timeout} s")
-            time.sleep(0.01)
-        code = os.waitstatus_to_exitcode(status)
-        return code, self.out.read_text(), self.err.read_text()
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+            raise AssertionError(f"lumen (pid {self.process.pid}) did not end in {timeout} s")
+        return self.process.exitcode, self.out.read_text(), self.err.read_text()
 
 
 def fork_lumen(args: Sequence[str], env: dict[str, str], scratch: Path) -> Forked:
-    """Run ``lumen ARGS`` in a forked child: a process of its own (its own SQLite
+    """Run ``lumen ARGS`` in a child process: a process of its own (its own SQLite
     connection, its own sockets, its own launcher lock), without an interpreter's start-up.
 
     Many of these at once test what parallel ``lumen`` processes do to shared files at a
@@ -353,22 +361,29 @@ def fork_lumen(args: Sequence[str], env: dict[str, str], scratch: Path) -> Forke
     err = out.with_suffix(".err")
     out.touch()
     err.touch()
-    pid = os.fork()
-    if pid:
-        return Forked(pid, out, err)
+    process = child_processes().Process(
+        target=_run_lumen, args=(list(args), dict(env), str(out), str(err), os.getcwd())
+    )
+    process.start()
+    return Forked(process, out, err)
+
+
+def _run_lumen(args: list[str], env: dict[str, str], out: str, err: str, cwd: str) -> None:
+    """The child of :func:`fork_lumen`: ``lumen ARGS`` with its output in two files."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        target = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        os.dup2(target, fd)
+        os.close(target)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process ends below
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
     code = 1
-    try:  # the child: never returns into pytest
-        os.environ.clear()
-        os.environ.update(env)
-        for fd, path in ((1, out), (2, err)):
-            target = os.open(path, os.O_WRONLY | os.O_TRUNC)
-            os.dup2(target, fd)
-            os.close(target)
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child exits below
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    try:
         from lumen_cli.app import app
 
-        app(args=list(args), prog_name="lumen")
+        app(args=args, prog_name="lumen")
         code = 0
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else 1

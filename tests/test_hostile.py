@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from lumen_cli.output import Output
 from lumen_cli.output.jobs import job_document, report_followed, show_job, show_jobs
 from lumen_cli.serving import BackgroundHTTPServer
 from tests.conftest import CLI, Run
-from tests.support import JOBS_PATH, history_records, wait_for
+from tests.support import JOBS_PATH, child_processes, history_records, wait_for
 
 CANARY = "sk-lumen-canary-0123456789abcdef0123"
 # What a terminal must never receive from outside text: escapes, bells, CRs, bidi overrides.
@@ -514,30 +515,32 @@ def test_symlinks_at_the_config_lock_and_history_files_are_refused(
     assert victim.read_text() == "precious"
 
 
+def _fetch_on_a_full_disk(url: str, path: Path, report: Connection) -> None:
+    """In a child whose every file write fails as on a full disk (EFBIG): fetch URL."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    try:
+        with Downloader(clock=FakeClock()) as downloader:
+            downloader.fetch(url, path)
+        report.send("saved?!")
+    except DownloadError as exc:
+        report.send(f"DownloadError: {exc}")
+    except BaseException as exc:
+        report.send(f"{type(exc).__name__}: {exc}")
+
+
 def test_a_full_disk_is_a_clear_error_and_leaves_no_empty_file(
     hostile: Hostile, tmp_path: Path
 ) -> None:
     hostile.behave(lambda x: x.answer(200, b"\0" * 1000))
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # a child whose every file write fails as on a full disk (EFBIG)
-        os.close(read)
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-        try:
-            with Downloader(clock=FakeClock()) as downloader:
-                downloader.fetch(hostile.url + "/clip.mp4", tmp_path / "clip.mp4")
-            message = "saved?!"
-        except DownloadError as exc:
-            message = f"DownloadError: {exc}"
-        except BaseException as exc:
-            message = f"{type(exc).__name__}: {exc}"
-        os.write(write, message.encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    with os.fdopen(read, "rb") as pipe:
-        message = pipe.read().decode()
+    theirs, ours = child_processes().Pipe()
+    child = child_processes().Process(
+        target=_fetch_on_a_full_disk, args=(hostile.url + "/clip.mp4", tmp_path / "clip.mp4", ours)
+    )
+    child.start()
+    child.join(30)
+    assert theirs.poll(0), f"the child ended with {child.exitcode} and said nothing"
+    message = theirs.recv()
     assert message.startswith("DownloadError: cannot write"), message
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
