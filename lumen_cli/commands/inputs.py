@@ -37,10 +37,12 @@ def read_prompt(prompt: str) -> str:
     """*prompt* itself, or stdin for ``-``."""
     if prompt != "-":
         return prompt
-    _refuse_terminal(
-        "'-' reads the prompt from stdin", 'Pipe a prompt in: echo "a cat" | lumen submit -'
-    )
-    return sys.stdin.read()
+    hint = 'Pipe a prompt in: echo "a cat" | lumen submit -'
+    _refuse_terminal("'-' reads the prompt from stdin", hint)
+    text = sys.stdin.read()
+    if not text.strip():
+        raise BadInput("the prompt read from stdin is empty", hint=hint)
+    return text
 
 
 def read_bytes(file: str | None) -> bytes:

@@ -69,6 +69,18 @@ def test_prompt_from_stdin(cli: CLI) -> None:
     assert status["prompt"] == "a slow pan over a city at night"
 
 
+@pytest.mark.parametrize("piped", ["", "\n", "  \n\t\n"])
+def test_an_empty_prompt_on_stdin_is_named_as_such(
+    cli: CLI, sandbox: SandboxServer, piped: str
+) -> None:
+    before = post_count(sandbox)
+    run = cli("submit", "-", input=piped)
+    assert run.code == 2
+    assert "error: the prompt read from stdin is empty" in run.stderr
+    assert "echo" in run.stderr  # the hint shows how to pipe one in
+    assert post_count(sandbox) == before
+
+
 def test_dry_run_sends_nothing_and_redacts_the_secret(cli: CLI, sandbox: SandboxServer) -> None:
     before = post_count(sandbox)
     run = cli(
