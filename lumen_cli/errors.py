@@ -169,6 +169,12 @@ class HistoryError(LumenError):
     kind = "history"
 
 
+class BatchBusy(LumenError):
+    """Another ``lumen`` process is sending the same batch."""
+
+    kind = "batch_busy"
+
+
 class Unavailable(LumenError):
     """The service could not be reached, or kept failing, within the deadline."""
 
