@@ -10,7 +10,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +18,7 @@ from lumen_cli.errors import BadInput
 
 DEFAULT_EXTENSION = ".mp4"
 PLACEHOLDERS = ("id", "index", "model", "prompt", "date")
+BATCH_PLACEHOLDERS = ("custom_id", "line")  # what `batch` knows of each job besides
 SLUG_MAX_CHARS = 60
 # File names are at most 255 bytes on common file systems; keep room for ".part.json.tmp".
 NAME_MAX_BYTES = 255 - len(".part.json.tmp")
@@ -55,10 +56,11 @@ def url_extension(url: str) -> str:
     return candidate if dot and _EXTENSION.fullmatch(candidate) else DEFAULT_EXTENSION
 
 
-def check_template(template: str) -> None:
+def check_template(template: str, extra: Sequence[str] = ()) -> None:
     """Refuse a template that no job could be saved under (raises ``BadInput``) before
-    anything is sent: an unknown placeholder, or ``-``."""
-    _pattern(template, Path.cwd())
+    anything is sent: an unknown placeholder, or ``-``. *extra*: placeholders the caller
+    will supply besides ``PLACEHOLDERS`` (``BATCH_PLACEHOLDERS``)."""
+    _pattern(template, Path.cwd(), (*PLACEHOLDERS, *extra))
 
 
 def output_paths(
@@ -71,6 +73,7 @@ def output_paths(
     created: float | None,
     base_dir: Path,
     extensions: Sequence[str] = (),
+    extra: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Where each of a job's *count* result files goes.
 
@@ -80,14 +83,20 @@ def output_paths(
     (YYYY-MM-DD of creation, local time). A name without an extension gets the URL's
     (``extensions[i]``, default ``.mp4``). Several files and no ``{index}``: ``-1``,
     ``-2``... go before the extension. Relative paths are taken from *base_dir*.
+    *extra* adds placeholders (``batch``'s ``{custom_id}`` and ``{line}``); their values
+    are made safe like the prompt's.
     """
-    pattern = _pattern(template, base_dir)
-    values = {
-        "id": safe_id(job_id),
-        "model": slugify(model or "") or "model",
-        "prompt": slugify(prompt or "") or "untitled",
-        "date": time.strftime("%Y-%m-%d", time.localtime(created if created else time.time())),
-    }
+    extra = extra or {}
+    pattern = _pattern(template, base_dir, (*PLACEHOLDERS, *extra))
+    values = {name: slugify(value) or name for name, value in extra.items()}
+    values.update(
+        {
+            "id": safe_id(job_id),
+            "model": slugify(model or "") or "model",
+            "prompt": slugify(prompt or "") or "untitled",
+            "date": time.strftime("%Y-%m-%d", time.localtime(created if created else time.time())),
+        }
+    )
     numbered = count > 1 and "{index}" not in pattern
     paths = []
     for index in range(count):
@@ -106,18 +115,18 @@ def output_paths(
     return paths
 
 
-def _pattern(template: str | None, base_dir: Path) -> str:
+def _pattern(template: str | None, base_dir: Path, known: Sequence[str] = PLACEHOLDERS) -> str:
     """The template as a path pattern: a directory (or nothing) means ``DIR/{id}``."""
     if not template:
         return "{id}"
     if template == "-":
         raise BadInput("-o - (standard output) is not supported: videos are saved to files")
     expanded = os.path.expanduser(template)
-    unknown = [name for name in _PLACEHOLDER.findall(expanded) if name not in PLACEHOLDERS]
+    unknown = [name for name in _PLACEHOLDER.findall(expanded) if name not in known]
     if unknown:
         raise BadInput(
             f"unknown placeholder {{{unknown[0]}}} in -o {template!r}",
-            hint="Placeholders: " + " ".join(f"{{{name}}}" for name in PLACEHOLDERS) + ".",
+            hint="Placeholders: " + " ".join(f"{{{name}}}" for name in known) + ".",
         )
     if expanded.endswith(("/", os.sep)) or (base_dir / expanded).is_dir():
         return os.path.join(expanded, "{id}")
