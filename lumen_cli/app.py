@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wait": ("wait", "wait"),
     "download": ("download", "download"),
     "list": ("listing", "list_jobs"),
+    "batch": ("batch", "app"),
     "webhook": ("webhook", "app"),
     "config": ("config", "app"),
     "auth": ("auth", "app"),

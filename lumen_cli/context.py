@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from lumen_cli.history import History
 
 
+DEFAULT_CONNECTIONS = 10
+
+
 @dataclass
 class Overrides:
     """Parts a test may replace."""
@@ -58,6 +61,9 @@ class AppContext:
         self.overrides = overrides or Overrides()
         self.clock: Clock = self.overrides.clock or SystemClock()
         self.output = self.overrides.output or Output()
+        # The API client's connection pool; a command that sends in parallel (batch) raises
+        # it before the client is first used.
+        self.max_connections = DEFAULT_CONNECTIONS
         self._client: LumenClient | None = None
 
     # -- settings ---------------------------------------------------------------------
@@ -131,7 +137,11 @@ class AppContext:
             if not key:
                 raise NoKey()
             self._client = LumenClient(
-                self.base_url, key, retry=self.overrides.retry, clock=self.clock
+                self.base_url,
+                key,
+                retry=self.overrides.retry,
+                clock=self.clock,
+                max_connections=self.max_connections,
             )
         return self._client
 

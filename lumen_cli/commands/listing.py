@@ -62,6 +62,14 @@ def list_jobs(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ask the API about unfinished jobs first.")
     ] = False,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch",
+            help="Only the jobs of this batch (see `lumen batch list`).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOutput = False,
 ) -> None:
     """List jobs from the local history (this profile), newest first.
@@ -76,6 +84,8 @@ def list_jobs(
         lumen list --json | jq -r '.[].id'
 
         lumen list --refresh
+
+        lumen list --batch shots --status failed
     """
     state = app_context(ctx, json_output=json_output)
     if status is not None and status not in STATUSES:
@@ -85,7 +95,12 @@ def list_jobs(
 
     def query() -> list[JobRecord]:
         return history.list(
-            status=status, model=model, since=since_ts, profile=state.settings.profile, limit=limit
+            status=status,
+            model=model,
+            since=since_ts,
+            profile=state.settings.profile,
+            limit=limit,
+            batch=batch,
         )
 
     records = query()
@@ -112,7 +127,9 @@ def list_jobs(
     ]
     if not rows:
         state.output.info(
-            "no jobs in the history yet" if not (status or model or since) else "no jobs match"
+            "no jobs in the history yet"
+            if not (status or model or since or batch)
+            else "no jobs match"
         )
         return
     state.output.table(["ID", "STATUS", "MODEL", "MODE", "CREATED", "PROMPT", "SAVED"], rows)
