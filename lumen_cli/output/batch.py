@@ -77,6 +77,8 @@ class BatchDisplay:
 
     def __init__(self, output: Output, *, name: str, results: TextIO | None = None) -> None:
         self.output = output
+        # Asked once: a result is written per line, and each question is a system call.
+        self._rows = not output.json_mode and not output.quiet and not output.stdout_tty
         self.name = name
         self.results = results
         self.total = 0
@@ -150,7 +152,7 @@ class BatchDisplay:
             elif out.quiet:
                 if result.id and not result.id.startswith("local-"):
                     out.data(result.id)
-            elif not out.stdout_tty:
+            elif self._rows:
                 out.data("\t".join(cell.replace("\t", " ") for cell in result.to_row()))
             if self.results is not None:
                 self.results.write(json.dumps(document, ensure_ascii=False) + "\n")

@@ -192,6 +192,7 @@ class BatchRun:
         rt = self.rt
         client = rt.client  # NoKey before anything is recorded
         with rt.history.lock_batch(self.profile, self.plan.name):
+            rt.history.expect_many_writes()
             for bad in self.plan.invalid:
                 self._result(LineResult(bad.line, bad.custom_id, INVALID, error=bad.error))
                 self.codes.add(ExitCode.BAD_INPUT)
@@ -275,11 +276,13 @@ class BatchRun:
 
     def _send_and_follow(self, follow_ids: list[str]) -> None:
         from lumen_cli.api.pacing import Pacer
-        from lumen_cli.api.polling import JobFeed
 
         options = self.options
         self.pacer = Pacer(options.concurrency, clock=self.rt.clock)
-        self._feed = JobFeed() if options.wait else None
+        if options.wait:
+            from lumen_cli.api.polling import JobFeed
+
+            self._feed = JobFeed()
         threads = [
             threading.Thread(target=self._sender, name=f"lumen-batch-{n}")
             for n in range(min(options.concurrency, len(self._queue)))

@@ -21,7 +21,6 @@ from lumen_cli.errors import (
     exit_code_for_job,
     worst_exit_code,
 )
-from lumen_cli.services.fetch import download_job
 from lumen_cli.services.jobs import check_trackable
 
 if TYPE_CHECKING:
@@ -130,6 +129,7 @@ def follow(
     from concurrent.futures import ThreadPoolExecutor
 
     from lumen_cli.api.polling import Poller, PollPolicy
+    from lumen_cli.services.fetch import download_job
 
     for job_id in ids:
         check_trackable(rt, job_id)
