@@ -279,7 +279,7 @@ def status(
     """Show a batch's lines: each line's status, job id, and saved files or error.
 
     Plain tab-separated lines when stdout is not a terminal:
-    line, custom_id, status, id, saved paths or error.
+    line, custom_id, status, id, saved paths, error.
 
     **Examples**
 
@@ -302,11 +302,12 @@ def status(
             line.custom_id or "",
             line.status,
             line.job_id or "",
-            ", ".join(line.paths) or line.error or "",
+            ", ".join(line.paths),
+            line.error or "",
         ]
         for line in lines
     ]
-    state.output.table(["LINE", "CUSTOM_ID", "STATUS", "ID", "SAVED"], rows)
+    state.output.table(["LINE", "CUSTOM_ID", "STATUS", "ID", "SAVED", "ERROR"], rows)
 
 
 @app.command("list")

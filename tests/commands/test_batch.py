@@ -298,3 +298,35 @@ def test_batch_help_and_run_routing(cli: CLI) -> None:
     assert "lumen batch FILE" in help_text.stdout
     assert cli("batch", "no-such-file.txt").code == 2  # a file, sent to `run`
     assert cli("batch", "--dry-run").code == 2  # options first: `run` with no file
+
+
+def test_a_file_that_cannot_be_saved_is_its_line_s_outcome(
+    cli: CLI, sandbox: SandboxServer, work: Path
+) -> None:
+    shots = jsonl(work / "saves.jsonl", {"prompt": "a cat", "custom_id": "cat"},
+                  {"prompt": "a dog", "custom_id": "dog"})  # fmt: skip
+    sandbox.faults.add("status", method="GET", path="/files/", status=404, count=1)
+    run = cli("batch", str(shots), "--download", "-o", "out/{custom_id}.mp4", "--json")
+    assert run.code == 6
+    by_id = {d["custom_id"]: d for d in results(run.stdout)}
+    assert {d["status"] for d in by_id.values()} == {"succeeded"}
+    broken = [d for d in by_id.values() if not d["paths"]]
+    assert len(broken) == 1
+    assert "HTTP 404" in broken[0]["error"]
+    saved = [d for d in by_id.values() if d["paths"]]
+    assert Path(saved[0]["paths"][0]).is_file()
+    rerun = cli("batch", str(shots), "--download", "-o", "out/{custom_id}.mp4", "--json")
+    assert rerun.code == 0, rerun.stderr  # saved now, and nothing sent twice
+    assert all(d["paths"] for d in results(rerun.stdout))
+
+
+def test_wait_timeout_is_exit_9_with_the_running_lines_reported(
+    cli: CLI, sandbox: SandboxServer, work: Path
+) -> None:
+    prompts = write(work / "slow.txt", "a cat that runs forever", "a dog")
+    run = cli("batch", str(prompts), "--wait", "--timeout", "30", "--json")
+    assert run.code == 9
+    statuses = {d["line"]: d["status"] for d in results(run.stdout)}
+    assert statuses[2] == "succeeded"
+    assert statuses[1] in ("queued", "processing")
+    assert sum(run.clock.sleeps) <= 30.0 + 1e-6
