@@ -102,11 +102,18 @@ class BatchDisplay:
                 console=self.output.console(),
                 refresh_per_second=4,
                 transient=True,
+                # Results stream to stdout while the display runs on stderr: a pipe or a
+                # file must get them as written, never the display's console.
+                redirect_stdout=self.output.stdout_tty,
             )
             self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the live display (the summary then prints below it)."""
         if self._live is not None:
             self._live.stop()
             self._live = None

@@ -596,6 +596,7 @@ def run_batch(
             try:
                 return run.run()
             finally:
+                display.close()
                 if run.started:
                     display.summary(hint=run.summary_hint())
     finally:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import re
+
+import pytest
 
 from lumen_cli.api.models import Job
 from lumen_cli.output import Output
@@ -66,3 +69,25 @@ def test_pipes_get_one_tab_separated_line_per_result_and_a_results_file() -> Non
 
 def test_format_seconds() -> None:
     assert [format_seconds(s) for s in (0.4, 42, 187, 3725)] == ["0.4s", "42s", "3m07s", "1h02m"]
+
+
+class PipedTerminal(Output):
+    """stderr a terminal, stdout a pipe (``lumen batch f --json > results.jsonl``)."""
+
+    @property
+    def stdout_tty(self) -> bool:
+        return False
+
+
+def test_results_piped_away_never_land_in_the_display(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stderr = io.StringIO()
+    out = PipedTerminal(stderr=stderr, tty=True, width=100)  # stdout: sys.stdout, captured
+    out.json_mode = True
+    with BatchDisplay(out, name="shots") as display:
+        display.result(LineResult(1, None, "queued", id="v1"))
+    assert json.loads(capsys.readouterr().out) == {
+        "line": 1, "custom_id": None, "id": "v1", "status": "queued", "error": None, "paths": []
+    }  # fmt: skip
+    assert '"id"' not in stderr.getvalue()
