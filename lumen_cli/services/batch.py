@@ -578,8 +578,18 @@ def run_batch(
     """Send *plan* as *options* say, showing and writing each line's result (``--results``
     FILE too); returns the exit code. Nothing is sent if a line is invalid, unless
     ``skip_invalid``: then every line's result says so and ``BadInput`` is raised."""
+    import os
+
     from lumen_cli.output.batch import BatchDisplay, open_results
 
+    same = (
+        results is not None
+        and plan.source != "-"
+        and os.path.exists(results)
+        and os.path.samefile(results, plan.source)
+    )
+    if same:
+        raise BadInput(f"--results {results} is the batch file itself: pick another file")
     results_file = open_results(results) if results is not None else None
     try:
         with BatchDisplay(rt.output, name=plan.name, results=results_file) as display:

@@ -74,6 +74,10 @@ def test_jsonl_results_on_stdout_and_in_the_results_file(
     ]
     assert results((work / "results.jsonl").read_text()) == documents
     assert "batch shots" in run.stderr  # the summary is on stderr, never stdout
+    before = shots.read_text()
+    clobber = cli("batch", str(shots), "--results", str(work / "." / "shots.jsonl"))
+    assert clobber.code == 2
+    assert shots.read_text() == before
 
 
 def test_csv_and_stdin(cli: CLI, sandbox: SandboxServer, work: Path) -> None:
