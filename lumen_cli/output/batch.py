@@ -118,6 +118,13 @@ class BatchDisplay:
             self._live.stop()
             self._live = None
 
+    def start_results(self) -> None:
+        """Empty ``--results FILE`` for this run's results (once the run may write them: a
+        second process turned away from a busy batch must not wipe the first one's)."""
+        if self.results is not None:
+            self.results.seek(0)
+            self.results.truncate()
+
     def begin(self, total: int, to_send: int) -> None:
         """The run knows its lines: *total* in the file, *to_send* of them to POST now."""
         with self._lock:
@@ -258,7 +265,8 @@ class BatchDisplay:
 
 
 def open_results(path: str) -> TextIO:
-    """``--results FILE``, emptied and ready for one JSON line per input line.
+    """``--results FILE``, opened (so a path that cannot be written fails before anything is
+    sent) but not emptied yet: see :meth:`BatchDisplay.start_results`.
 
     Written as results come, so a script can follow it; never through a symbolic link.
     """
@@ -266,7 +274,7 @@ def open_results(path: str) -> TextIO:
 
     from lumen_cli.errors import BadInput
 
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:

@@ -192,6 +192,7 @@ class BatchRun:
         rt = self.rt
         client = rt.client  # NoKey before anything is recorded
         with rt.history.lock_batch(self.profile, self.plan.name):
+            self.display.start_results()
             rt.history.expect_many_writes()
             for bad in self.plan.invalid:
                 self._result(LineResult(bad.line, bad.custom_id, INVALID, error=bad.error))
@@ -595,6 +596,7 @@ def run_batch(
         with BatchDisplay(rt.output, name=plan.name, results=results_file) as display:
             if plan.invalid and not options.skip_invalid:
                 reason = f"{len(plan.invalid)} line(s) of the file are invalid"
+                display.start_results()
                 for result in not_sent_results(plan, reason):
                     display.result(result, warn=result.status == INVALID)
                 raise BadInput(

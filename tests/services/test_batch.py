@@ -181,8 +181,11 @@ def test_two_processes_on_one_batch_never_both_send_a_line(
     sandbox.faults.add("delay", method="POST", path=JOBS, seconds=0.15, count=6)
     first = fork_lumen(["batch", str(file), "-c", "1"], child_env(), home / "runs")
     wait_for(lambda: post_count(sandbox) - before >= 1, seconds=20, what="the first submit")
-    second = cli("batch", str(file), "--json")
+    manifest = work / "results.jsonl"
+    manifest.write_text("the first run's results\n")
+    second = cli("batch", str(file), "--json", "--results", str(manifest))
     assert second.code == 1
+    assert manifest.read_text() == "the first run's results\n"  # turned away: untouched
     assert "being sent by another lumen process" in second.stderr
     assert f"pid {first.pid}" in second.stderr
     assert json.loads(second.stdout)["error"]["type"] == "batch_busy"
