@@ -134,11 +134,12 @@ class BatchDisplay:
 
     # -- events -------------------------------------------------------------------------------
 
-    def accepted(self, job: Job) -> None:
-        """A line's POST was accepted."""
+    def sent_line(self, job: Job | None = None) -> None:
+        """A line's request went out (and was accepted as *job*, if given)."""
         with self._lock:
             self.sent += 1
-            self._statuses[job.id] = job.status
+            if job is not None:
+                self._statuses[job.id] = job.status
 
     def update(self, job: Job, previous: str | None) -> None:
         """A followed job changed status."""

@@ -358,6 +358,7 @@ class BatchRun:
         try:
             job = send_recorded(rt, local_id, plan.body, pacer=self.pacer)
         except OutcomeUnknown as error:
+            self.display.sent_line()
             self._trouble_with(error)
             self._finish(line, UNKNOWN, error=error.message, code=error.exit_code)
             return
@@ -374,6 +375,7 @@ class BatchRun:
             self._trouble_with(error)
             return
         except LumenError as error:  # the API turned this line down: 400, 404
+            self.display.sent_line()
             self._not_sent(line, error, refused=True)
             with self._lock:
                 self._trouble = 0
@@ -382,7 +384,7 @@ class BatchRun:
             self._trouble = 0
             line.job_id, line.status = job.id, job.status
             self._by_job[job.id] = line
-        self.display.accepted(job)
+        self.display.sent_line(job)
         if feed is not None:
             feed.put(job.id)
         else:

@@ -25,7 +25,7 @@ def test_the_progress_line_counts_lines_sent_running_and_ended() -> None:
     display = BatchDisplay(out, name="shots")
     display.begin(total=10, to_send=8)
     for n in range(3):
-        display.accepted(Job(id=f"v{n}", status="queued"))
+        display.sent_line(Job(id=f"v{n}", status="queued"))
     display.update(Job(id="v0", status="succeeded"), "queued")
     display.result(LineResult(1, "a", "succeeded", id="v0"))
     display.result(LineResult(2, None, "failed", id="v9", error="boom"))
@@ -40,9 +40,11 @@ def test_the_live_display_draws_on_stderr_and_the_summary_is_a_table() -> None:
     out, stdout, stderr = terminal()
     with BatchDisplay(out, name="shots") as display:
         display.begin(total=2, to_send=2)
-        display.accepted(Job(id="v1", status="queued"))
+        display.sent_line(Job(id="v1", status="queued"))
+        display.sent_line()  # refused: sent, no job
         display.result(LineResult(1, "fox", "queued", id="v1"))
         display.result(LineResult(2, "owl", "refused", error="content blocked"))
+    assert display.sent == 2
     display.summary(hint="1 line(s) were refused by the API: fix them and run again.")
     shown = ANSI.sub("", stderr.getvalue())
     assert "warning: line 2 (owl): refused: content blocked" in shown
