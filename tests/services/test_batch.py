@@ -176,9 +176,9 @@ def test_ctrl_c_mid_batch_then_rerun_sends_the_rest(
 def test_two_processes_on_one_batch_never_both_send_a_line(
     cli: CLI, sandbox: SandboxServer, home: Path, work: Path
 ) -> None:
-    file = prompts(work / "twice.txt", 6)
+    file = prompts(work / "twice.txt", 4)
     before = post_count(sandbox)
-    sandbox.faults.add("delay", method="POST", path=JOBS, seconds=0.15, count=6)
+    sandbox.faults.add("delay", method="POST", path=JOBS, seconds=0.12, count=4)
     first = fork_lumen(["batch", str(file), "-c", "1"], child_env(), home / "runs")
     wait_for(lambda: post_count(sandbox) - before >= 1, seconds=20, what="the first submit")
     manifest = work / "results.jsonl"
@@ -191,6 +191,6 @@ def test_two_processes_on_one_batch_never_both_send_a_line(
     assert json.loads(second.stdout)["error"]["type"] == "batch_busy"
     code, _, err = first.wait()
     assert code == 0, err
-    assert post_count(sandbox) - before == 6
+    assert post_count(sandbox) - before == 4
     assert cli("batch", str(file)).code == 0
-    assert post_count(sandbox) - before == 6
+    assert post_count(sandbox) - before == 4
