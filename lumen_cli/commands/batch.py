@@ -17,6 +17,7 @@ from lumen_cli.commands.options import (
     AspectRatio,
     Audio,
     Download,
+    DownloadWorkers,
     Duration,
     Image,
     Interval,
@@ -33,6 +34,7 @@ from lumen_cli.commands.options import (
     job_spec,
 )
 from lumen_cli.context import app_context
+from lumen_cli.download import DOWNLOAD_WORKERS
 from lumen_cli.errors import BadInput
 
 BATCH = "Batch"
@@ -180,10 +182,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    download_workers: Annotated[
-        int,
-        typer.Option("--download-workers", min=1, max=32, help="Files saved at once."),
-    ] = 3,
+    download_workers: DownloadWorkers = DOWNLOAD_WORKERS,
     timeout: Timeout = None,
     interval: Interval = None,
     quiet: Quiet = False,

@@ -49,6 +49,15 @@ Interval = Annotated[
 Download = Annotated[
     bool, typer.Option("--download", help="Download each job as soon as it succeeds.")
 ]
+DownloadWorkers = Annotated[
+    int,
+    typer.Option(
+        "--download-workers",
+        min=1,
+        max=32,
+        help="Files saved at once, beside the polling.",
+    ),
+]
 
 # -- the request fields of `submit` (and, as defaults for every line, of `batch`) ----------
 

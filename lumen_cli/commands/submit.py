@@ -11,6 +11,7 @@ from lumen_cli.commands.options import (
     AspectRatio,
     Audio,
     Download,
+    DownloadWorkers,
     Duration,
     Image,
     Interval,
@@ -28,6 +29,7 @@ from lumen_cli.commands.options import (
     job_spec,
 )
 from lumen_cli.context import app_context
+from lumen_cli.download import DOWNLOAD_WORKERS
 from lumen_cli.errors import BadInput
 
 
@@ -61,6 +63,7 @@ def submit(
     ] = False,
     download: Download = False,
     output: OutputTemplate = None,
+    download_workers: DownloadWorkers = DOWNLOAD_WORKERS,
     timeout: Timeout = None,
     interval: Interval = None,
     quiet: Quiet = False,
@@ -142,6 +145,7 @@ def submit(
             interval=interval,
             download=download or output is not None,
             output=output,
+            download_workers=download_workers,
         )
         raise typer.Exit(followed.report(state.output, single=True))
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lumen_cli.api.models import strip_secrets
+from lumen_cli.download import DOWNLOAD_WORKERS
 from lumen_cli.errors import (
     AuthRejected,
     BadInput,
@@ -53,7 +54,6 @@ from lumen_cli.services.batchfile import (
     plan_lines,
     read_lines,
 )
-from lumen_cli.services.follow import DOWNLOAD_WORKERS
 
 if TYPE_CHECKING:
     from lumen_cli.api.pacing import Pacer

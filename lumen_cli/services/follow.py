@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from lumen_cli.download import DOWNLOAD_WORKERS
 from lumen_cli.errors import (
     DownloadError,
     ExitCode,
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
     from lumen_cli.api.polling import JobFeed, WaitOutcome
     from lumen_cli.output import Output
     from lumen_cli.services import Runtime
-
-DOWNLOAD_WORKERS = 3  # files saved at once while following (``--download-workers``)
 
 
 class FollowView(Protocol):

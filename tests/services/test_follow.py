@@ -77,3 +77,11 @@ def test_a_slow_file_does_not_delay_noticing_other_jobs(
     assert log.index(ended) < log.index(f"{slow}  saved")
     assert (work / f"{slow}.mp4").is_file()
     assert (work / f"{later}.mp4").is_file()
+
+
+def test_wait_takes_the_number_of_download_workers(cli: CLI, api: httpx.Client, work: Path) -> None:
+    ids = [make_job(api) for _ in range(3)]
+    run = cli("wait", *ids, "--download", "--download-workers", "1")
+    assert run.code == 0, run.stderr
+    assert sorted(p.name for p in work.glob("*.mp4")) == sorted(f"{i}.mp4" for i in ids)
+    assert cli("wait", *ids, "--download-workers", "0").code == 2
