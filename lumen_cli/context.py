@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from lumen_cli.history import History
 
 
+DEFAULT_CONNECTIONS = 10
+
+
 @dataclass
 class Overrides:
     """Parts a test may replace."""
@@ -59,6 +62,9 @@ class AppContext:
         self.clock: Clock = self.overrides.clock or SystemClock()
         self.output = self.overrides.output or Output()
         self.creates_profile = False  # set by commands that write settings (see Settings)
+        # The API client's connection pool; a command that sends in parallel (batch) raises
+        # it before the client is first used.
+        self.max_connections = DEFAULT_CONNECTIONS
         self._client: LumenClient | None = None
 
     # -- settings ---------------------------------------------------------------------
@@ -155,6 +161,7 @@ class AppContext:
                 retry=self.overrides.retry,
                 clock=self.clock,
                 on_retry=lambda note: self.output.info(note.describe()),
+                max_connections=self.max_connections,
             )
         return self._client
 

@@ -175,6 +175,12 @@ class HistoryBusy(HistoryError):
     kind = "history_busy"
 
 
+class BatchBusy(LumenError):
+    """Another ``lumen`` process is sending the same batch."""
+
+    kind = "batch_busy"
+
+
 class Unavailable(LumenError):
     """The service could not be reached, or kept failing, within the deadline."""
 

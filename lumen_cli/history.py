@@ -4,11 +4,21 @@ WAL mode and a busy timeout let readers and writers overlap; every write is one 
 transaction, so twenty processes submitting at once lose and tear nothing. A submit is
 recorded *before* its request is sent, under a local id, so a job whose outcome is
 unknown is never lost.
+
+Batches (schema 2) add two tables. ``batches`` names each batch of a profile;
+``batch_lines`` holds one row per line, keyed by the line's key (its ``custom_id`` or a
+hash of its request), pointing at the line's latest submit through ``jobs.local_id``, which
+a job keeps for life. A line's status is its job's status; a line with no job is
+``pending``, or ``refused`` when the API turned it down. :meth:`History.claim_line` is the
+one atomic step that decides whether a line may be sent and records the submit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -16,19 +26,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lumen_cli.errors import HistoryBusy, HistoryError
+from lumen_cli.errors import BatchBusy, HistoryBusy, HistoryError
 
 LAST_PLAUSIBLE_TIME = 4_102_444_800  # 2100-01-01, as api.models checks it
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
 
     from lumen_cli.api.models import Job
 
 T = TypeVar("T")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
 BUSY_TIMEOUT_SECONDS = 30.0
+BATCH_CHECKPOINT_PAGES = 10_000  # see History.expect_many_writes
 SUBMITTING = "submitting"  # recorded, request not answered yet
 UNKNOWN = "unknown"  # request sent, answer lost: the job may exist
 # A submit still "submitting" after this long belongs to a process that died mid-request
@@ -58,6 +69,43 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 """
+_BASE_VERSION = 1  # the version _SCHEMA creates
+
+# Each step takes the file from the version before it to its own, in order, inside the one
+# transaction that opens the file. Steps only add: an older lumen still reads its tables.
+_MIGRATIONS: dict[int, str] = {
+    2: """
+CREATE TABLE batches (
+    profile TEXT NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT,
+    base_url TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (profile, name)
+);
+CREATE TABLE batch_lines (
+    profile TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    key TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    custom_id TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    local_id TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (profile, batch, key)
+);
+CREATE INDEX batch_lines_line ON batch_lines (profile, batch, line);
+CREATE INDEX jobs_local_id ON jobs (local_id);
+""",
+}
+
+# A batch line's own state; once sent, its job's status says the rest.
+LINE_PENDING = "pending"  # never sent, or sent and definitely not created (safe to send)
+LINE_REFUSED = "refused"  # the API turned it down (400, 404): no job, no bill
+LINE_SENT = "sent"  # claimed for sending: jobs.local_id = local_id holds the submit
 
 
 @dataclass
@@ -94,6 +142,49 @@ class JobRecord:
             "error": self.error,
             "urls": self.urls,
             "paths": self.paths,
+        }
+
+
+@dataclass
+class BatchLine:
+    """One line of a batch as the history knows it: its key and its latest job, if any.
+
+    ``status`` is the job's status, or ``pending`` / ``refused`` for a line with no job.
+    """
+
+    key: str
+    line: int
+    custom_id: str | None
+    status: str
+    job_id: str | None = None
+    error: str | None = None
+    urls: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+
+@dataclass
+class BatchSummary:
+    """A batch and how many of its lines are in each status."""
+
+    name: str
+    source: str | None
+    created_at: float
+    updated_at: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> int:
+        return sum(self.counts.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "lines": self.lines,
+            "counts": self.counts,
         }
 
 
@@ -164,15 +255,36 @@ class History:
                     conn.execute(statement)
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('app', 'lumen'), ('schema', ?)",
-                (str(SCHEMA_VERSION),),
+                (str(_BASE_VERSION),),
             )
             app = conn.execute("SELECT value FROM meta WHERE key='app'").fetchone()
+            if app is not None and app[0] == "lumen":
+                self._migrate(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         if app is None or app[0] != "lumen":
             raise self._unusable("not a lumen history")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring the file to ``SCHEMA_VERSION``, step by step (inside the caller's transaction)."""
+        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        try:
+            version = int(row[0])
+        except (TypeError, ValueError):
+            raise self._unusable(f"its schema version {row and row[0]!r} is unreadable") from None
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"the history file {self.path} was written by a newer lumen "
+                f"(schema {version}; this one knows {SCHEMA_VERSION})",
+                hint="Upgrade lumen, or point LUMEN_DATA_DIR at another folder.",
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[step].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(step),))
 
     @staticmethod
     def _age_stale_submits(conn: sqlite3.Connection) -> None:
@@ -352,6 +464,209 @@ class History:
 
         self._run(merge)
 
+    # -- batches -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock_batch(self, profile: str, name: str) -> Iterator[None]:
+        """Hold batch *name* for this process, or raise ``BatchBusy`` at once.
+
+        One process sends a batch at a time. The lock is an advisory file lock beside the
+        history file, so the system drops it with the process, even after ``kill -9``.
+        """
+        from lumen_cli.fsutil import ensure_private_dir, lock_holder, try_lock
+
+        digest = hashlib.sha256(f"{profile}\0{name}".encode()).hexdigest()[:32]
+        folder = ensure_private_dir(self.path.parent / f"{self.path.name}.locks")
+        path = folder / f"batch-{digest}.lock"
+        fd = try_lock(path, f"pid {os.getpid()}")
+        if fd is None:
+            holder = lock_holder(path)
+            raise BatchBusy(
+                f"batch {name!r} is being sent by another lumen process"
+                + (f" ({holder})" if holder else ""),
+                hint="Wait for it to end (or stop it), then run the same command again; "
+                "--name runs the file as another batch.",
+            )
+        try:
+            yield
+        finally:
+            os.close(fd)
+
+    def expect_many_writes(self) -> None:
+        """Copy the write-ahead log back into the file less often on this connection.
+
+        A batch commits twice per line; copying back every 1000 pages (SQLite's default)
+        costs it more than once at the end, when the last connection closes. The log
+        then grows to at most ``BATCH_CHECKPOINT_PAGES`` pages (about 40 MiB).
+        """
+        self._run(lambda conn: conn.execute(f"PRAGMA wal_autocheckpoint={BATCH_CHECKPOINT_PAGES}"))
+
+    def open_batch(
+        self,
+        profile: str,
+        name: str,
+        *,
+        source: str | None,
+        base_url: str,
+        lines: Iterable[tuple[str, int, str | None]],
+    ) -> None:
+        """Record batch *name* and its *lines* (key, line number, custom_id) before sending.
+
+        Known lines keep their jobs and take their new line numbers. Call it holding
+        :meth:`lock_batch`: a submit of this batch still ``submitting`` was then cut off by
+        a crash or a kill while its request may have been sent, and it becomes ``unknown``.
+        """
+        now = time.time()
+        rows = [(profile, name, key, line, custom_id, now) for key, line, custom_id in lines]
+
+        def record(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT INTO batches (profile, name, source, base_url, created_at, updated_at)"
+                    " VALUES (?,?,?,?,?,?) ON CONFLICT(profile, name) DO UPDATE SET"
+                    " source=excluded.source, base_url=excluded.base_url,"
+                    " updated_at=excluded.updated_at",
+                    (profile, name, source, base_url, now, now),
+                )
+                conn.executemany(
+                    "INSERT INTO batch_lines (profile, batch, key, line, custom_id, updated_at)"
+                    " VALUES (?,?,?,?,?,?) ON CONFLICT(profile, batch, key) DO UPDATE SET"
+                    " line=excluded.line, custom_id=excluded.custom_id",
+                    rows,
+                )
+                conn.execute(
+                    "UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=? AND local_id IN"
+                    " (SELECT local_id FROM batch_lines WHERE profile=? AND batch=?)",
+                    (
+                        UNKNOWN,
+                        "the run ended while this submit was in flight",
+                        now,
+                        SUBMITTING,
+                        profile,
+                        name,
+                    ),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        self._run(record)
+
+    def claim_line(
+        self,
+        profile: str,
+        batch: str,
+        key: str,
+        *,
+        base_url: str,
+        request: dict[str, Any],
+        mode: str,
+        retry_failed: bool = False,
+        retry_unknown: bool = False,
+    ) -> str | None:
+        """Claim line *key* of *batch* for sending, atomically; the local id, or None.
+
+        In one transaction: if the line may be sent (it has no job, or its job ``failed``
+        and *retry_failed*, or is ``unknown`` and *retry_unknown*), point it at a new submit
+        and record that submit as ``submitting`` (see :meth:`record_submitting`). The
+        caller then sends it and settles the record with
+        :meth:`resolve_submitted`, :meth:`mark_unknown` or :meth:`forget` and
+        :meth:`release_line`. None: the line is not to be sent (accepted, in flight, or its
+        outcome unknown), or it is not in the batch. A server-side backend does the same
+        with ``SELECT … FOR UPDATE SKIP LOCKED`` on the line.
+        """
+
+        def claim(conn: sqlite3.Connection) -> str | None:
+            local_id = new_local_id()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Claimed only if the line's latest submit is gone (refused, never sent),
+                # or ended failed / unknown and the matching flag says to send it again.
+                claimed = conn.execute(
+                    "UPDATE batch_lines SET state=?, local_id=?, error=NULL,"
+                    " attempts=attempts+1, updated_at=? WHERE profile=? AND batch=? AND key=?"
+                    " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.local_id=batch_lines.local_id"
+                    " AND NOT (j.status='failed' AND ?) AND NOT (j.status=? AND ?))",
+                    (
+                        LINE_SENT,
+                        local_id,
+                        time.time(),
+                        profile,
+                        batch,
+                        key,
+                        retry_failed,
+                        UNKNOWN,
+                        retry_unknown,
+                    ),
+                ).rowcount
+                if claimed:
+                    self.record_submitting(
+                        profile=profile,
+                        base_url=base_url,
+                        request=request,
+                        mode=mode,
+                        local_id=local_id,
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return local_id if claimed else None
+
+        return self._run(claim)
+
+    def release_line(
+        self, profile: str, batch: str, key: str, *, error: str, refused: bool
+    ) -> None:
+        """A claimed line created no job: *refused* by the API, or never sent; it may be
+        sent again. Call it after :meth:`forget` has dropped the submit."""
+        self._write(
+            "UPDATE batch_lines SET state=?, error=?, updated_at=?"
+            " WHERE profile=? AND batch=? AND key=?",
+            (
+                LINE_REFUSED if refused else LINE_PENDING,
+                error,
+                time.time(),
+                profile,
+                batch,
+                key,
+            ),
+        )
+
+    def batch_lines(self, profile: str, name: str) -> list[BatchLine]:
+        """Every line of batch *name*, by line number, each with its latest job."""
+        rows = self._read(
+            "SELECT l.key, l.line, l.custom_id, l.state, l.error AS line_error, l.attempts,"
+            " j.id AS job_id, j.status AS job_status, j.error AS job_error, j.urls, j.paths"
+            " FROM batch_lines l LEFT JOIN jobs j ON j.local_id=l.local_id"
+            " WHERE l.profile=? AND l.batch=? ORDER BY l.line, l.rowid",
+            (profile, name),
+        )
+        return [_batch_line(row) for row in rows]
+
+    def batches(self, profile: str) -> list[BatchSummary]:
+        """The batches of *profile*, most recently run first, with their lines' counts."""
+        summaries = {
+            row["name"]: BatchSummary(
+                row["name"], row["source"], row["created_at"], row["updated_at"]
+            )
+            for row in self._read(
+                "SELECT * FROM batches WHERE profile=? ORDER BY updated_at DESC, rowid DESC",
+                (profile,),
+            )
+        }
+        for row in self._read(
+            "SELECT l.batch, COALESCE(j.status, CASE l.state WHEN ? THEN ? ELSE ? END) AS s,"
+            " COUNT(*) AS n FROM batch_lines l LEFT JOIN jobs j ON j.local_id=l.local_id"
+            " WHERE l.profile=? GROUP BY l.batch, s",
+            (LINE_REFUSED, LINE_REFUSED, LINE_PENDING, profile),
+        ):
+            if row["batch"] in summaries:
+                summaries[row["batch"]].counts[row["s"]] = row["n"]
+        return list(summaries.values())
+
     # -- reads -------------------------------------------------------------------
 
     def counts(self, *, profile: str | None = None) -> dict[str, int]:
@@ -375,10 +690,18 @@ class History:
         profile: str | None = None,
         limit: int | None = None,
         statuses: tuple[str, ...] | None = None,
+        batch: str | None = None,
     ) -> list[JobRecord]:
-        """Records, newest first, filtered on whatever is given."""
+        """Records, newest first, filtered on whatever is given (*batch*: the jobs of its
+        lines, latest submit of each)."""
         clauses: list[str] = []
         params: list[Any] = []
+        if batch is not None:
+            clauses.append(
+                "local_id IN (SELECT l.local_id FROM batch_lines l"
+                " WHERE l.batch=? AND l.profile=jobs.profile)"
+            )
+            params.append(batch)
         for column, value in (("status", status), ("model", model), ("profile", profile)):
             if value is not None:
                 clauses.append(f"{column}=?")
@@ -438,3 +761,20 @@ def _json(value: object, kind: type[T]) -> T | None:
     except (ValueError, RecursionError):
         return None
     return document if isinstance(document, kind) else None
+
+
+def _batch_line(row: sqlite3.Row) -> BatchLine:
+    status = row["job_status"]
+    if status is None:
+        status = LINE_REFUSED if row["state"] == LINE_REFUSED else LINE_PENDING
+    return BatchLine(
+        key=row["key"],
+        line=row["line"],
+        custom_id=row["custom_id"],
+        status=status,
+        job_id=row["job_id"],
+        error=row["job_error"] if row["job_status"] is not None else row["line_error"],
+        urls=_json(row["urls"], list) or [],
+        paths=_json(row["paths"], list) or [],
+        attempts=row["attempts"],
+    )

@@ -10,12 +10,14 @@ placeholder in a file name template).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from lumen_cli.errors import BadInput
 from lumen_cli.text import shorten
 
 MIN_DURATION = 4
 PLACEHOLDERS = ("id", "index", "model", "prompt", "date")  # of -o file name templates
+BATCH_PLACEHOLDERS = ("custom_id", "line")  # what `batch` knows of each job besides
 _ASPECT_RATIO = re.compile(r"[1-9][0-9]*:[1-9][0-9]*")
 _RESOLUTION = re.compile(r"[1-9][0-9]{2,3}p")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -43,16 +45,18 @@ def check_model(value: str, what: str = "model") -> str:
     return value.strip()
 
 
-def check_template(template: str, what: str = "-o") -> str:
-    """A file name template whose every ``{placeholder}`` is known; ``-`` is no file."""
+def check_template(template: str, what: str = "-o", extra: Sequence[str] = ()) -> str:
+    """A file name template whose every ``{placeholder}`` is known; ``-`` is no file.
+    *extra*: placeholders the caller supplies besides ``PLACEHOLDERS`` (``batch``'s)."""
     if template == "-":
         raise BadInput(f"{what} - (standard output) is not supported: videos are saved to files")
-    unknown = [name for name in _PLACEHOLDER.findall(template) if name not in PLACEHOLDERS]
+    known = (*PLACEHOLDERS, *extra)
+    unknown = [name for name in _PLACEHOLDER.findall(template) if name not in known]
     if unknown:
         shown = shorten(template, 80)
         raise BadInput(
             f"unknown placeholder {{{shorten(unknown[0], 40)}}} in {what} {shown!r}",
-            hint="Placeholders: " + " ".join(f"{{{name}}}" for name in PLACEHOLDERS) + ".",
+            hint="Placeholders: " + " ".join(f"{{{name}}}" for name in known) + ".",
         )
     return template
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lumen_cli.api.models import Job
+from lumen_cli.clock import FakeClock
 from lumen_cli.sandbox.files import asset_bytes
 from lumen_cli.serving import BackgroundHTTPServer
 from lumen_cli.webhook.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, sample_event, sign
@@ -143,6 +144,28 @@ def make_job(
         else:
             finish.raise_for_status()
     return job_id
+
+
+class StepClock(FakeClock):
+    """A fake clock that runs *step(n)* at its n-th sleep; with *world* (a sandbox's fake
+    clock), the sandbox's time moves by the same amount. Safe to sleep from many threads."""
+
+    def __init__(
+        self, step: Callable[[int], None] | None = None, *, world: FakeClock | None = None
+    ) -> None:
+        super().__init__()
+        self.step = step
+        self.world = world
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            super().sleep(seconds)
+            if self.world is not None:
+                self.world.advance(max(seconds, 0.0))
+            count = len(self.sleeps)
+        if self.step is not None:
+            self.step(count)
 
 
 def file_gets(sandbox: SandboxServer) -> int:
@@ -338,6 +361,11 @@ class Forked:
     process: multiprocessing.process.BaseProcess
     out: Path
     err: Path
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None  # started by fork_lumen
+        return self.process.pid
 
     def wait(self, timeout: float = 60.0) -> tuple[int, str, str]:
         """Wait for the child; return its exit code, stdout and stderr."""

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from lumen_cli.api.models import Job
-from lumen_cli.errors import HistoryError
-from lumen_cli.history import SUBMITTING, UNKNOWN, History
+from lumen_cli.errors import BatchBusy, HistoryError
+from lumen_cli.history import LOCAL_ID_PREFIX, SUBMITTING, UNKNOWN, History
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
 from tests.support import fork_lumen
@@ -118,3 +118,163 @@ def test_twenty_parallel_processes_lose_nothing(
     assert len(set(ids)) == 20
     assert sorted(r["prompt"] for r in records) == sorted(f"parallel cat {n}" for n in range(20))
     assert all(r["status"] == "queued" for r in records)
+
+
+# -- schema 2: batches ------------------------------------------------------------------------
+
+# What lumen 0.1 (schema 1) created, verbatim: a file from before batches existed.
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY, profile TEXT NOT NULL, base_url TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, status TEXT NOT NULL,
+    model TEXT, prompt TEXT, mode TEXT, request TEXT NOT NULL DEFAULT '{}', error TEXT,
+    urls TEXT NOT NULL DEFAULT '[]', paths TEXT NOT NULL DEFAULT '[]', local_id TEXT
+);
+CREATE INDEX jobs_created ON jobs (created_at);
+INSERT INTO meta VALUES ('app', 'lumen'), ('schema', '1');
+INSERT INTO jobs (id, profile, base_url, created_at, updated_at, status, prompt)
+    VALUES ('vold', 'default', 'u', 1000, 1000, 'succeeded', 'from schema 1');
+"""
+LINES = [("k1", 1, None), ("k2", 2, "shot-2"), ("k3", 3, None)]
+
+
+def _batch_history(tmp_path: Path) -> History:
+    history = History(tmp_path / "h.sqlite3")
+    history.open_batch("p", "b", source="b.txt", base_url="u", lines=LINES)
+    return history
+
+
+def _claim(history: History, key: str, **flags: bool) -> str | None:
+    request = {"model": "m", "prompt": key}
+    return history.claim_line("p", "b", key, base_url="u", request=request, mode="t", **flags)
+
+
+def test_a_schema_1_file_is_migrated_to_2_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    history = History(path)
+    old = history.get("vold")
+    assert old is not None
+    assert old.prompt == "from schema 1"
+    history.open_batch("p", "b", source=None, base_url="u", lines=LINES)
+    assert [line.key for line in history.batch_lines("p", "b")] == ["k1", "k2", "k3"]
+    history.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"batches", "batch_lines", "batch_lines_line", "jobs_local_id"} <= tables
+    again = History(path)  # opening a schema 2 file changes nothing
+    assert len(again.batch_lines("p", "b")) == 3
+    assert again.get("vold") is not None
+
+
+def test_a_file_from_a_newer_lumen_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    History(path).list()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value='99' WHERE key='schema'")
+    with pytest.raises(HistoryError, match="newer lumen"):
+        History(path).list()
+
+
+def test_a_line_is_claimed_once_and_only_what_may_be_sent(tmp_path: Path) -> None:
+    history = _batch_history(tmp_path)
+    first = _claim(history, "k1")
+    assert first is not None
+    assert first.startswith(LOCAL_ID_PREFIX)
+    assert _claim(history, "k1") is None  # in flight: nobody else sends it
+    assert _claim(history, "missing") is None  # not a line of the batch
+    history.resolve_submitted(first, _job("v1"))
+    assert _claim(history, "k1", retry_failed=True, retry_unknown=True) is None  # accepted
+    lines = {line.key: line for line in history.batch_lines("p", "b")}
+    assert (lines["k1"].status, lines["k1"].job_id, lines["k1"].attempts) == ("queued", "v1", 1)
+    assert lines["k2"].status == "pending"
+    assert lines["k2"].custom_id == "shot-2"
+
+    # Refused by the API: no job, no bill; it may be sent again.
+    refused = _claim(history, "k2")
+    assert refused is not None
+    history.forget(refused)
+    history.release_line("p", "b", "k2", error="content blocked", refused=True)
+    line = history.batch_lines("p", "b")[1]
+    assert (line.status, line.error, line.job_id) == ("refused", "content blocked", None)
+    assert _claim(history, "k2") is not None
+
+
+def test_failed_and_unknown_lines_are_sent_again_only_when_asked(tmp_path: Path) -> None:
+    history = _batch_history(tmp_path)
+    failed, unknown = _claim(history, "k1"), _claim(history, "k2")
+    assert failed is not None
+    assert unknown is not None
+    history.resolve_submitted(failed, _job("v1"))
+    history.update_from_api(_job("v1", "failed"), profile="p", base_url="u")
+    history.mark_unknown(unknown, "connection dropped")
+    assert _claim(history, "k1") is None
+    assert _claim(history, "k2", retry_failed=True) is None
+    again = _claim(history, "k1", retry_failed=True)
+    assert again is not None
+    assert again != failed
+    assert _claim(history, "k2", retry_unknown=True) is not None
+    lines = history.batch_lines("p", "b")
+    assert [line.attempts for line in lines] == [2, 2, 0]
+    assert history.get("v1") is not None  # the failed job stays in the history
+
+
+def test_opening_a_batch_makes_submits_cut_off_by_a_crash_unknown(tmp_path: Path) -> None:
+    history = _batch_history(tmp_path)
+    in_flight = _claim(history, "k1")  # then the process is killed: it stays submitting
+    assert in_flight is not None
+    elsewhere = history.record_submitting(profile="p", base_url="u", request={}, mode="t")
+    history.open_batch("p", "b", source="b.txt", base_url="u", lines=LINES)
+    record = history.get(in_flight)
+    assert record is not None
+    assert record.status == UNKNOWN
+    assert "in flight" in (record.error or "")
+    assert history.batch_lines("p", "b")[0].status == UNKNOWN
+    other = history.get(elsewhere)
+    assert other is not None
+    assert other.status == SUBMITTING  # another command's submit is not this batch's
+
+
+def test_lines_keep_their_jobs_and_take_new_numbers_when_the_file_changes(tmp_path: Path) -> None:
+    history = _batch_history(tmp_path)
+    local = _claim(history, "k3")
+    assert local is not None
+    history.resolve_submitted(local, _job("v3"))
+    history.open_batch(
+        "p", "b", source="b.txt", base_url="u", lines=[("k3", 1, None), ("k4", 2, None)]
+    )
+    lines = {line.key: line for line in history.batch_lines("p", "b")}
+    assert (lines["k3"].line, lines["k3"].job_id) == (1, "v3")
+    assert lines["k4"].status == "pending"
+    assert [r.id for r in history.list(batch="b")] == ["v3"]
+    assert history.list(batch="other") == []
+
+
+def test_batches_are_listed_with_counts_by_status(tmp_path: Path) -> None:
+    history = _batch_history(tmp_path)
+    local = _claim(history, "k1")
+    assert local is not None
+    history.resolve_submitted(local, _job("v1", "succeeded"))
+    history.open_batch("p", "later", source=None, base_url="u", lines=[("x", 1, None)])
+    history.open_batch("q", "other profile", source=None, base_url="u", lines=[("y", 1, None)])
+    summaries = history.batches("p")
+    assert [s.name for s in summaries] == ["later", "b"]
+    assert summaries[1].counts == {"succeeded": 1, "pending": 2}
+    assert summaries[1].lines == 3
+    assert summaries[1].to_json()["source"] == "b.txt"
+
+
+def test_a_batch_is_held_by_one_process_at_a_time(tmp_path: Path) -> None:
+    history = _batch_history(tmp_path)
+    with history.lock_batch("p", "b"):
+        # A second open file description conflicts like another process would.
+        with pytest.raises(BatchBusy, match=f"another lumen process \\(pid {os.getpid()}\\)"):
+            with History(tmp_path / "h.sqlite3").lock_batch("p", "b"):
+                pass
+        with history.lock_batch("p", "another batch"):
+            pass
+    with History(tmp_path / "h.sqlite3").lock_batch("p", "b"):
+        pass  # released with the block

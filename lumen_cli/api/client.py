@@ -45,6 +45,8 @@ from lumen_cli.text import shorten
 if TYPE_CHECKING:
     import httpx
 
+    from lumen_cli.api.pacing import Pacer
+
 T = TypeVar("T")
 JOBS_PATH = "/v1/videos/generations"
 MAX_ANSWER_BYTES = 4 << 20  # a job is a few hundred bytes; a status answer is never MiBs
@@ -104,9 +106,12 @@ class LumenClient:
 
     # -- the API -----------------------------------------------------------------
 
-    def create_job(self, body: dict[str, Any]) -> Job:
-        """POST a job. Raises ``OutcomeUnknown`` when it may have been created."""
-        return self._call("POST", JOBS_PATH, Job.from_api, body=body, resend=False)
+    def create_job(self, body: dict[str, Any], *, pacer: Pacer | None = None) -> Job:
+        """POST a job. Raises ``OutcomeUnknown`` when it may have been created.
+
+        *pacer*: the submit shares its rate limit with others (a batch's), see ``pacing``.
+        """
+        return self._call("POST", JOBS_PATH, Job.from_api, body=body, resend=False, pacer=pacer)
 
     def get_job(self, job_id: str, *, within: float | None = None) -> Job:
         """GET one job, retrying transient failures within the deadline.
@@ -151,6 +156,7 @@ class LumenClient:
         body: dict[str, Any] | None = None,
         resend: bool = True,
         within: float | None = None,
+        pacer: Pacer | None = None,
     ) -> T:
         """Send one request through the retry loop and return its JSON, read by *parse*.
 
@@ -171,6 +177,7 @@ class LumenClient:
                 clock=self.clock,
                 rng=self._rng,
                 on_retry=self.on_retry,
+                pacer=pacer,
             )
 
     def _attempt(

@@ -4,7 +4,9 @@ Each job has its own next-poll time. The interval starts near 2 s and grows by h
 each poll up to about 15 s (a job that has run for minutes will not finish in the next
 second), with ±10 % jitter so hundreds of jobs do not poll in lock-step. ``--interval``
 fixes it instead. Due jobs are fetched by a small thread pool over the client's
-bounded connection pool, so one process can follow hundreds of jobs.
+bounded connection pool, so one process can follow hundreds of jobs. Jobs may join a wait
+that is already running through a :class:`JobFeed` (``batch --wait`` follows each line's
+job from the moment it is accepted, while other lines are still being sent).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import functools
 import heapq
 import random
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,6 +64,42 @@ class WaitOutcome:
         return [job_id for job_id, job in self.jobs.items() if not job.terminal]
 
 
+class JobFeed:
+    """Job ids handed to a running :meth:`Poller.wait` from other threads.
+
+    ``put`` each id as it becomes known; ``close`` once no more will come: the wait ends
+    only when the feed is closed and every job has ended.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: list[str] = []
+        self._closed = False
+        self._news = threading.Event()
+
+    def put(self, job_id: str) -> None:
+        with self._lock:
+            self._ids.append(job_id)
+            self._news.set()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._news.set()
+
+    def take(self) -> tuple[list[str], bool]:
+        """The ids put since the last call, and whether the feed is closed."""
+        with self._lock:
+            ids, self._ids = self._ids, []
+            if not self._closed:
+                self._news.clear()
+            return ids, self._closed
+
+    def wait(self, seconds: float | None) -> None:
+        """Block until an id is put or the feed closes, or *seconds* pass."""
+        self._news.wait(seconds)
+
+
 class Poller:
     """Polls jobs through *client* until they are terminal or the timeout passes."""
 
@@ -83,12 +122,15 @@ class Poller:
         *,
         timeout: float | None = None,
         on_update: Callable[[Job, str | None], None] | None = None,
+        feed: JobFeed | None = None,
     ) -> WaitOutcome:
         """Poll until every job is terminal or *timeout* seconds pass.
 
         *on_update* is called with each job whose status changed (and its previous
         status, ``None`` the first time), in this thread, so callers may download or
         print from it. Transport failures past the client's own retries propagate.
+        With a *feed*, ids put into it join the wait (asked about at once), and the wait
+        lasts at least until it is closed; while it is open, idle moments wait on it.
         """
         from concurrent.futures import ThreadPoolExecutor
 
@@ -97,14 +139,23 @@ class Poller:
         deadline = None if timeout is None else started + timeout
         intervals: dict[str, float | None] = {}
         queue: list[tuple[float, int, str]] = []
-        for order, job_id in enumerate(dict.fromkeys(job_ids)):
-            intervals[job_id] = None
-            heapq.heappush(queue, (started, order, job_id))
 
+        def add(ids: Iterable[str], at: float) -> None:
+            for job_id in ids:
+                if job_id not in intervals:
+                    intervals[job_id] = None
+                    heapq.heappush(queue, (at, len(intervals), job_id))
+
+        add(job_ids, started)
+        feeding = feed is not None
         with ThreadPoolExecutor(max_workers=self.policy.workers) as pool:
             polled = False  # every job is asked about once, even with a zero timeout
-            while queue:
+            while queue or feeding:
                 now = self.clock.monotonic()
+                if feed is not None and feeding:
+                    news, closed = feed.take()
+                    add(news, now)
+                    feeding = not closed
                 if polled and deadline is not None and now >= deadline:
                     outcome.timed_out = True
                     break
@@ -113,10 +164,13 @@ class Poller:
                     _, order, job_id = heapq.heappop(queue)
                     due.append((order, job_id))
                 if not due:
-                    wake = queue[0][0]
+                    wake = queue[0][0] if queue else None
                     if deadline is not None:
-                        wake = min(wake, deadline)
-                    self.clock.sleep(wake - now)
+                        wake = deadline if wake is None else min(wake, deadline)
+                    if feed is not None and feeding:
+                        feed.wait(None if wake is None else wake - now)
+                    elif wake is not None:
+                        self.clock.sleep(wake - now)
                     continue
                 # A request in flight ends with the wait: --timeout bounds it too (the first
                 # look at each job may take `first_look` seconds: --timeout 0 still asks once).

@@ -7,6 +7,10 @@ caller's attempt, in one place each (``LumenClient._attempt``, the downloader's 
 the billed POST's rule "never send again once the request may have reached the server" is
 its ``resend`` parameter there, not a second loop.
 
+Requests that share a rate limit (the submits of a batch) pass a ``Pacer``
+(``api/pacing.py``): each attempt runs inside its admission, and a 429 is taken upon the
+whole group (a shared pause, fewer requests in flight) instead of this call's budget.
+
 Our own ~60 lines rather than ``tenacity`` or ``stamina``: both fit the classification, but
 neither takes an injected clock for its deadline (tests would sleep or patch ``time``),
 neither resets its attempt count while a download keeps making progress, and ``Retry-After``
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from lumen_cli.api.pacing import Pacer
     from lumen_cli.clock import Clock
     from lumen_cli.errors import LumenError
 
@@ -101,19 +106,29 @@ def call_with_retries(
     rng: random.Random | None = None,
     on_retry: Callable[[RetryNote], None] | None = None,
     made_progress: Callable[[], bool] | None = None,
+    pacer: Pacer | None = None,
 ) -> T:
     """Run *attempt* until it returns, raises, or the policy says to give up.
 
     *made_progress* is asked after each failed attempt; when it says yes (a download grew)
     the attempt count and the deadline start afresh, so a flaky link finishes a large file.
+    *pacer* admits each attempt and takes 429s upon its whole group (see the module
+    docstring); such an attempt costs this call nothing.
     """
     count = 0
     calm_since = clock.monotonic()
     while True:
         count += 1
         try:
-            return attempt()
+            if pacer is None:
+                return attempt()
+            with pacer.admit():
+                return attempt()
         except TryAgain as failure:
+            if pacer is not None and pacer.absorb(failure.error, failure.delay):
+                count -= 1
+                calm_since = clock.monotonic()
+                continue
             if made_progress is not None and made_progress():
                 count, calm_since = 1, clock.monotonic()
             delay = failure.delay

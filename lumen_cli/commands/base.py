@@ -104,6 +104,10 @@ METAVARS = {
     "secret": "SECRET",
     "aspect_ratio": "RATIO",
     "limit": "N",
+    "concurrency": "N",
+    "download_workers": "N",
+    "results": "FILE",
+    "file_format": "{jsonl|csv|text}",
     "submit_rate_limit": "N",
     "since": "WHEN",
     "exec_command": "COMMAND",
@@ -170,10 +174,11 @@ class Group(TyperGroup):
         formatter.write(render(help_page(ctx), terminal_width()))
 
 
-def group(help: str, *, epilog: str | None = None) -> typer.Typer:
-    """A Typer app for a command group, built the lumen way (*epilog*: lines at the end)."""
+def group(help: str, *, epilog: str | None = None, cls: type[Group] = Group) -> typer.Typer:
+    """A Typer app for a command group, built the lumen way (*epilog*: lines at the end;
+    *cls*: a ``Group`` of the caller's, for a group that routes its arguments itself)."""
     return typer.Typer(
-        cls=Group,
+        cls=cls,
         help=help,
         epilog=epilog,
         add_completion=False,

@@ -62,6 +62,14 @@ def list_jobs(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ask the API about unfinished jobs first.")
     ] = False,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch",
+            help="Only the jobs of this batch (see `lumen batch list`).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOutput = False,
 ) -> None:
     """List the jobs of the local history, newest first.
@@ -78,6 +86,8 @@ def list_jobs(
         lumen list --json | jq -r '.[].id'
 
         lumen list --refresh
+
+        lumen list --batch shots --status failed
     """
     state = app_context(ctx, json_output=json_output)
     if status is not None:
@@ -89,7 +99,12 @@ def list_jobs(
 
     def query() -> list[JobRecord]:
         return history.list(
-            status=status, model=model, since=since_ts, profile=state.settings.profile, limit=limit
+            status=status,
+            model=model,
+            since=since_ts,
+            profile=state.settings.profile,
+            limit=limit,
+            batch=batch,
         )
 
     records = query()
@@ -99,7 +114,9 @@ def list_jobs(
 
     if not records and not json_output:
         state.output.info(
-            "no jobs in the history yet" if not (status or model or since) else "no jobs match"
+            "no jobs in the history yet"
+            if not (status or model or since or batch)
+            else "no jobs match"
         )
         return
     from lumen_cli.output.jobs import job_document, show_jobs

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from lumen_cli.api.request import JobSpec
+    from lumen_cli.config import Settings
 
 JsonOutput = Annotated[
     bool,
@@ -46,3 +50,133 @@ Interval = Annotated[
 Download = Annotated[
     bool, typer.Option("--download", help="Download each job as soon as it succeeds.")
 ]
+DownloadWorkers = Annotated[
+    int,
+    typer.Option(
+        "--download-workers",
+        min=1,
+        max=32,
+        help="Files saved at once, beside the polling.",
+    ),
+]
+
+# -- the request fields of `submit` (and, as defaults for every line, of `batch`) ----------
+
+MEDIA = "Inputs (URLs only)"
+WEBHOOK = "Webhook"
+
+Model = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model, e.g. seedance-2, seedance-2-fast, veo-3-1.",
+        show_default=False,
+    ),
+]
+Resolution = Annotated[
+    str | None,
+    typer.Option("--resolution", "-r", help="480p, 720p or 1080p (per model).", show_default=False),
+]
+AspectRatio = Annotated[
+    str | None,
+    typer.Option("--aspect-ratio", "-a", help="e.g. 16:9, 9:16, 1:1.", show_default=False),
+]
+Duration = Annotated[
+    int | None, typer.Option("--duration", "-d", help="Seconds, 4 or more.", show_default=False)
+]
+Audio = Annotated[
+    bool | None,
+    typer.Option("--audio/--no-audio", help="Generate audio (generate_audio).", show_default=False),
+]
+Image = Annotated[
+    str | None,
+    typer.Option(
+        "--image",
+        "--first-frame",
+        help="First-frame image URL (image_url).",
+        rich_help_panel=MEDIA,
+        show_default=False,
+    ),
+]
+LastImage = Annotated[
+    str | None,
+    typer.Option(
+        "--last-image",
+        "--last-frame",
+        help="Last-frame image URL (last_image_url).",
+        rich_help_panel=MEDIA,
+        show_default=False,
+    ),
+]
+RefImage = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ref-image",
+        help="Reference image URL; repeat for several.",
+        rich_help_panel=MEDIA,
+        show_default=False,
+    ),
+]
+RefVideo = Annotated[
+    str | None,
+    typer.Option(
+        "--ref-video",
+        help="Reference video URL (video-to-video).",
+        rich_help_panel=MEDIA,
+        show_default=False,
+    ),
+]
+WebhookUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--webhook-url",
+        help="Where the API POSTs the signed result.",
+        rich_help_panel=WEBHOOK,
+        show_default=False,
+    ),
+]
+WebhookSecret = Annotated[
+    str | None,
+    typer.Option(
+        "--webhook-secret",
+        help="Signing secret (prefer LUMEN_WEBHOOK_SECRET).",
+        rich_help_panel=WEBHOOK,
+        show_default=False,
+    ),
+]
+
+
+def job_spec(
+    settings: Settings,
+    prompt: str,
+    *,
+    model: str | None,
+    resolution: str | None,
+    aspect_ratio: str | None,
+    duration: int | None,
+    audio: bool | None,
+    image: str | None,
+    last_image: str | None,
+    ref_image: list[str] | None,
+    ref_video: str | None,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+) -> JobSpec:
+    """The request the submit flags ask for, over the settings (flag > env > profile)."""
+    from lumen_cli.api.request import JobSpec
+
+    return JobSpec(
+        prompt=prompt,
+        model=settings.value("model", model),
+        resolution=settings.value("resolution", resolution),
+        aspect_ratio=settings.value("aspect_ratio", aspect_ratio),
+        duration=settings.value("duration", duration),
+        generate_audio=settings.value("generate_audio", audio),
+        image_url=image,
+        last_image_url=last_image,
+        reference_image_urls=list(ref_image or []),
+        reference_video_url=ref_video,
+        webhook_url=settings.value("webhook_url", webhook_url),
+        webhook_secret=settings.value("webhook_secret", webhook_secret),
+    )

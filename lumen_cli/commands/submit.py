@@ -8,18 +8,29 @@ import typer
 
 from lumen_cli.commands.inputs import read_prompt
 from lumen_cli.commands.options import (
+    AspectRatio,
+    Audio,
     Download,
+    DownloadWorkers,
+    Duration,
+    Image,
     Interval,
     JsonOutput,
+    LastImage,
+    Model,
     OutputTemplate,
     Quiet,
+    RefImage,
+    RefVideo,
+    Resolution,
     Timeout,
+    WebhookSecret,
+    WebhookUrl,
+    job_spec,
 )
 from lumen_cli.context import app_context
+from lumen_cli.download import DOWNLOAD_WORKERS
 from lumen_cli.errors import BadInput
-
-MEDIA = "Inputs (URLs only)"
-WEBHOOK = "Webhook"
 
 
 def submit(
@@ -32,90 +43,17 @@ def submit(
             metavar="PROMPT",
         ),
     ],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model, e.g. seedance-2, seedance-2-fast, veo-3-1.",
-            show_default=False,
-        ),
-    ] = None,
-    resolution: Annotated[
-        str | None,
-        typer.Option(
-            "--resolution", "-r", help="480p, 720p or 1080p (per model).", show_default=False
-        ),
-    ] = None,
-    aspect_ratio: Annotated[
-        str | None,
-        typer.Option("--aspect-ratio", "-a", help="e.g. 16:9, 9:16, 1:1.", show_default=False),
-    ] = None,
-    duration: Annotated[
-        int | None, typer.Option("--duration", "-d", help="Seconds, 4 or more.", show_default=False)
-    ] = None,
-    audio: Annotated[
-        bool | None,
-        typer.Option(
-            "--audio/--no-audio", help="Generate audio (generate_audio).", show_default=False
-        ),
-    ] = None,
-    image: Annotated[
-        str | None,
-        typer.Option(
-            "--image",
-            "--first-frame",
-            help="First-frame image URL (image_url).",
-            rich_help_panel=MEDIA,
-            show_default=False,
-        ),
-    ] = None,
-    last_image: Annotated[
-        str | None,
-        typer.Option(
-            "--last-image",
-            "--last-frame",
-            help="Last-frame image URL (last_image_url).",
-            rich_help_panel=MEDIA,
-            show_default=False,
-        ),
-    ] = None,
-    ref_image: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--ref-image",
-            help="Reference image URL; repeat for several.",
-            rich_help_panel=MEDIA,
-            show_default=False,
-        ),
-    ] = None,
-    ref_video: Annotated[
-        str | None,
-        typer.Option(
-            "--ref-video",
-            help="Reference video URL (video-to-video).",
-            rich_help_panel=MEDIA,
-            show_default=False,
-        ),
-    ] = None,
-    webhook_url: Annotated[
-        str | None,
-        typer.Option(
-            "--webhook-url",
-            help="Where the API POSTs the signed result.",
-            rich_help_panel=WEBHOOK,
-            show_default=False,
-        ),
-    ] = None,
-    webhook_secret: Annotated[
-        str | None,
-        typer.Option(
-            "--webhook-secret",
-            help="Signing secret (prefer LUMEN_WEBHOOK_SECRET).",
-            rich_help_panel=WEBHOOK,
-            show_default=False,
-        ),
-    ] = None,
+    model: Model = None,
+    resolution: Resolution = None,
+    aspect_ratio: AspectRatio = None,
+    duration: Duration = None,
+    audio: Audio = None,
+    image: Image = None,
+    last_image: LastImage = None,
+    ref_image: RefImage = None,
+    ref_video: RefVideo = None,
+    webhook_url: WebhookUrl = None,
+    webhook_secret: WebhookSecret = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Print the request body (secrets redacted); send nothing."),
@@ -129,6 +67,7 @@ def submit(
     ] = False,
     download: Download = False,
     output: OutputTemplate = None,
+    download_workers: DownloadWorkers = DOWNLOAD_WORKERS,
     timeout: Timeout = None,
     interval: Interval = None,
     quiet: Quiet = False,
@@ -152,31 +91,31 @@ def submit(
         lumen --sandbox submit "a cat running" --wait --download -o clips/
     """
     from lumen_cli.api.models import detect_mode, redact_secrets
-    from lumen_cli.api.request import JobSpec, build_body, curl_command
+    from lumen_cli.api.request import build_body, curl_command
     from lumen_cli.text import json_text
 
     state = app_context(ctx, json_output=json_output, quiet=quiet)
     out = state.output
-    settings = state.settings
     if curl and not dry_run:
         raise BadInput("--curl goes with --dry-run")
     follow_up = wait or download or output is not None
     saving = download or output is not None
     # Every input is checked before the job is billed, the download template included.
-    template = settings.value("output", output) if saving else None
-    spec = JobSpec(
-        prompt=read_prompt(prompt),
-        model=settings.value("model", model),
-        resolution=settings.value("resolution", resolution),
-        aspect_ratio=settings.value("aspect_ratio", aspect_ratio),
-        duration=settings.value("duration", duration),
-        generate_audio=settings.value("generate_audio", audio),
-        image_url=image,
-        last_image_url=last_image,
-        reference_image_urls=list(ref_image or []),
-        reference_video_url=ref_video,
-        webhook_url=settings.value("webhook_url", webhook_url),
-        webhook_secret=settings.value("webhook_secret", webhook_secret),
+    template = state.settings.value("output", output) if saving else None
+    spec = job_spec(
+        state.settings,
+        read_prompt(prompt),
+        model=model,
+        resolution=resolution,
+        aspect_ratio=aspect_ratio,
+        duration=duration,
+        audio=audio,
+        image=image,
+        last_image=last_image,
+        ref_image=ref_image,
+        ref_video=ref_video,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
     )
     body = build_body(spec)
     mode = detect_mode(body)
@@ -214,5 +153,6 @@ def submit(
             interval=interval,
             download=saving,
             output=template,
+            download_workers=download_workers,
         )
         raise typer.Exit(followed.report(state, single=True))

@@ -6,8 +6,16 @@ from typing import Annotated
 
 import typer
 
-from lumen_cli.commands.options import Download, Interval, JsonOutput, OutputTemplate, Timeout
+from lumen_cli.commands.options import (
+    Download,
+    DownloadWorkers,
+    Interval,
+    JsonOutput,
+    OutputTemplate,
+    Timeout,
+)
 from lumen_cli.context import app_context
+from lumen_cli.download import DOWNLOAD_WORKERS
 from lumen_cli.errors import BadInput
 
 
@@ -24,6 +32,7 @@ def wait(
     interval: Interval = None,
     download: Download = False,
     output: OutputTemplate = None,
+    download_workers: DownloadWorkers = DOWNLOAD_WORKERS,
     json_output: JsonOutput = False,
 ) -> None:
     """Wait until jobs end, and report how each ended.
@@ -64,6 +73,12 @@ def wait(
     from lumen_cli.services.follow import follow
 
     followed = follow(
-        state, ids, timeout=timeout, interval=interval, download=download, output=output
+        state,
+        ids,
+        timeout=timeout,
+        interval=interval,
+        download=download,
+        output=output,
+        download_workers=download_workers,
     )
     raise typer.Exit(followed.report(state, single=len(ids) == 1 and not all_jobs))

@@ -10,7 +10,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -65,6 +65,7 @@ def output_paths(
     created: float | None,
     base_dir: Path,
     extensions: Sequence[str] = (),
+    extra: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Where each of a job's *count* result files goes.
 
@@ -74,14 +75,20 @@ def output_paths(
     (YYYY-MM-DD of creation, local time). A name without an extension gets the URL's
     (``extensions[i]``, default ``.mp4``). Several files and no ``{index}``: ``-1``,
     ``-2``... go before the extension. Relative paths are taken from *base_dir*.
+    *extra* adds placeholders (``batch``'s ``{custom_id}`` and ``{line}``); their values
+    are made safe like the prompt's.
     """
-    pattern = _pattern(template, base_dir)
-    values = {
-        "id": safe_id(job_id),
-        "model": slugify(model or "") or "model",
-        "prompt": slugify(prompt or "") or "untitled",
-        "date": time.strftime("%Y-%m-%d", time.localtime(created if created else time.time())),
-    }
+    extra = extra or {}
+    pattern = _pattern(template, base_dir, tuple(extra))
+    values = {name: slugify(value) or name for name, value in extra.items()}
+    values.update(
+        {
+            "id": safe_id(job_id),
+            "model": slugify(model or "") or "model",
+            "prompt": slugify(prompt or "") or "untitled",
+            "date": time.strftime("%Y-%m-%d", time.localtime(created if created else time.time())),
+        }
+    )
     numbered = count > 1 and "{index}" not in pattern
     paths = []
     for index in range(count):
@@ -102,11 +109,11 @@ def output_paths(
     return paths
 
 
-def _pattern(template: str | None, base_dir: Path) -> str:
+def _pattern(template: str | None, base_dir: Path, extra: Sequence[str] = ()) -> str:
     """The template as a path pattern: a directory (or nothing) means ``DIR/{id}``."""
     if not template:
         return "{id}"
-    expanded = os.path.expanduser(check_template(template))
+    expanded = os.path.expanduser(check_template(template, extra=extra))
     if expanded.endswith(("/", os.sep)) or (base_dir / expanded).is_dir():
         return os.path.join(expanded, "{id}")
     return expanded

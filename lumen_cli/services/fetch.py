@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,13 @@ def download_job(
     force: bool = False,
     sidecar: bool = False,
     progress: bool | None = None,
+    placeholders: Mapping[str, str] | None = None,
 ) -> list[Saved]:
     """Save every result of the succeeded *job* and record the paths in the history.
 
     *template* defaults to the ``output`` setting. Progress bars show on a terminal unless
     *progress* is False. The downloader holds no API key: result URLs live on another host.
+    *placeholders* adds template values (``batch``'s ``custom_id`` and ``line``).
     """
     record = rt.history.get(job.id)
     template = template or rt.settings.value("output")
@@ -45,7 +48,13 @@ def download_job(
         clock=rt.clock, progress=display, checksum=checksum, max_bytes=max_bytes
     ) as downloader:
         saved = save_job_files(
-            downloader, job, record, template=template, force=force, sidecar=sidecar
+            downloader,
+            job,
+            record,
+            template=template,
+            force=force,
+            sidecar=sidecar,
+            placeholders=placeholders,
         )
     rt.history.add_paths(job.id, [str(item.path) for item in saved])
     return saved
@@ -60,6 +69,7 @@ def save_job_files(
     force: bool = False,
     sidecar: bool = False,
     base_dir: Path | None = None,
+    placeholders: Mapping[str, str] | None = None,
 ) -> list[Saved]:
     """Save every result file of the succeeded *job*; see ``output_paths`` for names.
 
@@ -80,6 +90,7 @@ def save_job_files(
         created=_created(job, record),
         base_dir=base_dir or Path.cwd(),
         extensions=[url_extension(url) for url in job.urls],
+        extra=placeholders,
     )
     saved = []
     for url, path in zip(job.urls, paths, strict=True):

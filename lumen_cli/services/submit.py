@@ -18,6 +18,7 @@ RECORD_PAUSE = 1.0  # seconds, growing with each attempt
 
 if TYPE_CHECKING:
     from lumen_cli.api.models import Job
+    from lumen_cli.api.pacing import Pacer
     from lumen_cli.services import Runtime
 
 
@@ -31,8 +32,20 @@ def submit_job(rt: Runtime, body: dict[str, Any]) -> Job:
         request=strip_secrets(body),
         mode=detect_mode(body),
     )
+    return send_recorded(rt, local_id, body)
+
+
+def send_recorded(
+    rt: Runtime, local_id: str, body: dict[str, Any], *, pacer: Pacer | None = None
+) -> Job:
+    """POST *body*, already recorded as submitting under *local_id*, and settle the record.
+
+    ``batch`` records its lines' submits by claiming them, then sends them through here.
+    """
+    client = rt.client
+    history = rt.history
     try:
-        job = client.create_job(body)
+        job = client.create_job(body, pacer=pacer)
     except OutcomeUnknown as error:
         reason = error.message
         _keep(rt, lambda: history.mark_unknown(local_id, reason))
