@@ -54,3 +54,8 @@ def iso_time(timestamp: float) -> str:
     import time
 
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 line``, ``2 lines`` (*nouns*: the plural when it is not *noun* + ``s``)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"

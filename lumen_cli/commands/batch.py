@@ -278,8 +278,8 @@ def status(
 ) -> None:
     """Show a batch's lines: each line's status, job id, and saved files or error.
 
-    Plain tab-separated lines when stdout is not a terminal:
-    line, custom_id, status, id, saved paths, error.
+    Plain tab-separated lines when stdout is not a terminal, as a run prints its results:
+    line, custom_id, id, status, then the saved paths or the error.
 
     **Examples**
 
@@ -287,27 +287,13 @@ def status(
 
         lumen batch status shots --json | jq -r '.[] | select(.status == "failed") | .line'
     """
-    from lumen_cli.output.batch import line_document
+    from lumen_cli.output.batch import show_lines
 
     state = app_context(ctx, json_output=json_output)
     lines = state.history.batch_lines(state.settings.profile, name)
     if not lines:
         raise BadInput(f"no batch named {name!r} in the history", hint="See `lumen batch list`.")
-    if json_output:
-        state.output.json([line_document(line) for line in lines])
-        return
-    rows = [
-        [
-            str(line.line),
-            line.custom_id or "",
-            line.status,
-            line.job_id or "",
-            ", ".join(line.paths),
-            line.error or "",
-        ]
-        for line in lines
-    ]
-    state.output.table(["LINE", "CUSTOM_ID", "STATUS", "ID", "SAVED", "ERROR"], rows)
+    show_lines(state.output, lines)
 
 
 @app.command("list", cls=Command)
@@ -329,13 +315,15 @@ def list_batches(ctx: typer.Context, json_output: JsonOutput = False) -> None:
         state.output.info("no batches in the history yet")
         return
     from lumen_cli.output.jobs import format_time
+    from lumen_cli.text import iso_time
 
+    when = format_time if state.output.stdout_tty else iso_time
     rows = [
         [
             batch.name,
             str(batch.lines),
             ", ".join(f"{count} {status}" for status, count in sorted(batch.counts.items())),
-            format_time(batch.updated_at),
+            when(batch.updated_at),
             batch.source or "",
         ]
         for batch in batches

@@ -12,6 +12,7 @@ from lumen_cli import __version__
 from lumen_cli.commands.options import JsonOutput
 from lumen_cli.context import AppContext, app_context
 from lumen_cli.errors import ExitCode, LumenError, NoKey, worst_exit_code
+from lumen_cli.text import plural
 
 
 @dataclass
@@ -62,10 +63,6 @@ def _history(state: AppContext) -> str:
     unknown = counts.get("unknown", 0)
     note = f"; {plural(unknown, 'submit')} with unknown outcome" if unknown else ""
     return f"{state.history.path} ({plural(total, 'job')}{note})"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 CHECKS: list[tuple[str, Callable[[AppContext], str]]] = [

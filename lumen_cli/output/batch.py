@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -65,9 +66,10 @@ class LineResult:
         }
 
     def to_row(self) -> list[str]:
-        """``line  custom_id  id  status  paths or error`` (tab-separated when piped)."""
-        detail = " ".join(self.paths) if self.paths else (self.error or "")
-        return [str(self.line), self.custom_id or "", self.id or "", self.status, detail]
+        """The plain line: ``line custom_id id status``, then the saved paths (one field
+        each) or the error, as a job line ends with its results."""
+        results = self.paths or ([self.error] if self.error else [])
+        return [str(self.line), self.custom_id or "", self.id or "", self.status, *results]
 
 
 class BatchDisplay:
@@ -283,12 +285,38 @@ def open_results(path: str) -> TextIO:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
-def line_document(line: BatchLine) -> dict[str, Any]:
-    """A batch line as ``batch status --json`` shows it: a result, plus its key and tries."""
-    result = LineResult(
+def line_result(line: BatchLine) -> LineResult:
+    """A batch line of the history as a result (``batch status``)."""
+    return LineResult(
         line.line, line.custom_id, line.status, line.job_id, line.error, list(line.paths)
     )
-    return {**result.to_json(), "key": line.key, "attempts": line.attempts}
+
+
+def line_document(line: BatchLine) -> dict[str, Any]:
+    """A batch line as ``batch status --json`` shows it: a result, plus its key and tries."""
+    return {**line_result(line).to_json(), "key": line.key, "attempts": line.attempts}
+
+
+def show_lines(out: Output, lines: Sequence[BatchLine]) -> None:
+    """``batch status``: one JSON document, plain lines as a run prints its results, or a
+    table on a terminal."""
+    if out.json_mode:
+        out.json([line_document(line) for line in lines])
+    elif not out.stdout_tty:
+        for line in lines:
+            out.record(line_result(line).to_row())
+    else:
+        rows = [
+            [
+                str(line.line),
+                line.custom_id or "",
+                line.job_id or "",
+                line.status,
+                "\n".join(out.short_path(path) for path in line.paths) or line.error or "",
+            ]
+            for line in lines
+        ]
+        out.table(["LINE", "CUSTOM_ID", "ID", "STATUS", "RESULT"], rows)
 
 
 def format_seconds(seconds: float) -> str:

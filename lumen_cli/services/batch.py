@@ -54,6 +54,7 @@ from lumen_cli.services.batchfile import (
     plan_lines,
     read_lines,
 )
+from lumen_cli.text import plural
 from lumen_cli.values import BATCH_PLACEHOLDERS, check_template
 
 if TYPE_CHECKING:
@@ -224,14 +225,19 @@ class BatchRun:
             hints.append(f"Sending stopped: {self.stopped}.")
         if unsent:
             hints.append(
-                f"{unsent} line(s) were not sent; run `{self.options.resume_command}` again "
-                "to send them (lines already accepted are not sent again)."
+                f"{plural(unsent, 'line was', 'lines were')} not sent; run "
+                f"`{self.options.resume_command}` again to send them (lines already "
+                "accepted are not sent again)."
             )
         if refused:
-            hints.append(f"{refused} line(s) were refused by the API: fix them and run again.")
+            hints.append(
+                f"{plural(refused, 'line was', 'lines were')} refused by the API: "
+                "fix them and run again."
+            )
         if unknown:
             hints.append(
-                f"{unknown} line(s) have an unknown outcome (their jobs may exist and be "
+                f"{plural(unknown, 'line has', 'lines have')} an unknown outcome (their jobs may "
+                "exist and be "
                 "billed): see `lumen batch status "
                 f"{self.plan.name}`; --retry-unknown sends them again and may bill twice."
             )
@@ -267,12 +273,12 @@ class BatchRun:
         unknown = [line for line in self._queue if line.status == UNKNOWN]
         if unknown:
             self.display.warn(
-                f"--retry-unknown: sending {len(unknown)} line(s) whose outcome is unknown "
+                f"--retry-unknown: sending {plural(len(unknown), 'line')} whose outcome is unknown "
                 "again; any of them the API did create is billed twice"
             )
         failed = [line for line in self._queue if line.status == "failed"]
         if failed:
-            self.display.warn(f"--retry-failed: sending {len(failed)} failed line(s) again")
+            self.display.warn(f"--retry-failed: sending {plural(len(failed), 'failed line')} again")
 
     def _send_and_follow(self, follow_ids: list[str]) -> None:
         from lumen_cli.api.pacing import Pacer
@@ -596,7 +602,7 @@ def run_batch(
     try:
         with BatchDisplay(rt.output, name=plan.name, results=results_file) as display:
             if plan.invalid and not options.skip_invalid:
-                reason = f"{len(plan.invalid)} line(s) of the file are invalid"
+                reason = f"{plural(len(plan.invalid), 'line')} of the file invalid"
                 display.start_results()
                 for result in not_sent_results(plan, reason):
                     display.result(result, warn=result.status == INVALID)
@@ -635,7 +641,7 @@ def preview(rt: Runtime, plan: BatchPlan, options: BatchOptions) -> ExitCode:
     )
     by_model = plan.by_model(lines)
     for model, (count, seconds) in sorted(by_model.items()):
-        out.info(f"  {model}: {count} line(s), {seconds} s of video")
+        out.info(f"  {model}: {plural(count, 'line')}, {seconds} s of video")
     total = sum(seconds for _, seconds in by_model.values())
     out.info(
         f"  in all: {total} s of video requested (a line without a duration counts the "

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,8 +180,8 @@ def test_dry_run_prints_what_would_be_sent_and_a_summary(
     assert documents[2]["request"].get("webhook_secret") == "***"  # redacted
     assert "s3cret" not in run.stdout + run.stderr
     assert "3 lines; 3 to send" in run.stderr
-    assert "seedance-2: 1 line(s), 8 s of video" in run.stderr
-    assert "veo-3-1: 2 line(s), 16 s of video" in run.stderr
+    assert "seedance-2: 1 line, 8 s of video" in run.stderr
+    assert "veo-3-1: 2 lines, 16 s of video" in run.stderr
     assert "in all: 24 s of video requested" in run.stderr
 
     assert cli("batch", str(shots), "-d", "6", *secret).code == 0
@@ -218,6 +219,12 @@ def test_wait_and_download_name_files_by_custom_id_and_line(
     assert fox["paths"] == [str(work / "clips" / "shot-fox-1.mp4")]
     assert sloth["paths"] == [str(work / "clips" / "2-2.mp4")]  # no custom_id: the line
     assert all(Path(p).stat().st_size > 0 for p in fox["paths"] + sloth["paths"])
+    # Piped, batch status prints each line as the run did: the saved paths are its results.
+    rows = [row.split("\t") for row in cli("batch", "status", "clips").stdout.splitlines()]
+    assert rows == [
+        ["1", "shot/fox", fox["id"], "succeeded", *fox["paths"]],
+        ["2", "", sloth["id"], "succeeded", *sloth["paths"]],
+    ]
 
 
 def test_wait_exit_codes_and_retry_failed(cli: CLI, sandbox: SandboxServer, work: Path) -> None:
@@ -233,7 +240,7 @@ def test_wait_exit_codes_and_retry_failed(cli: CLI, sandbox: SandboxServer, work
     retried = cli("batch", str(prompts), "--wait", "--retry-failed", "--json")
     assert retried.code == 7
     assert post_count(sandbox) - before == 3  # only the failed line, once more
-    assert "--retry-failed: sending 1 failed line(s) again" in retried.stderr
+    assert "--retry-failed: sending 1 failed line again" in retried.stderr
     new_id = results(retried.stdout)[1]["id"]
     assert new_id != documents[1]["id"]
     status = json.loads(cli("batch", "status", "w", "--json").stdout)
@@ -279,13 +286,15 @@ def test_status_list_and_list_batch(cli: CLI, sandbox: SandboxServer, work: Path
     lines = json.loads(cli("batch", "status", "tuesday", "--json").stdout)
     assert [(line["line"], line["status"]) for line in lines] == [(1, "queued"), (2, "queued")]
     assert all(line["key"].startswith("sha256:") for line in lines)
-    table = cli("batch", "status", "tuesday")
-    assert table.stdout.splitlines()[0].split("\t")[:3] == ["1", "", "queued"]
+    piped = [row.split("\t") for row in cli("batch", "status", "tuesday").stdout.splitlines()]
+    assert piped == [["1", "", lines[0]["id"], "queued"], ["2", "", lines[1]["id"], "queued"]]
     batches = json.loads(cli("batch", "list", "--json").stdout)
     assert [(b["name"], b["lines"], b["counts"]) for b in batches] == [
         ("tuesday", 2, {"queued": 2})
     ]
-    assert "tuesday\t2\t2 queued" in cli("batch", "list").stdout
+    name, count, statuses, last_run, source = cli("batch", "list").stdout.strip().split("\t")
+    assert (name, count, statuses, source) == ("tuesday", "2", "2 queued", str(prompts))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", last_run)  # as a job line's
     jobs = json.loads(cli("list", "--batch", "tuesday", "--json").stdout)
     assert sorted(job["id"] for job in jobs) == sorted(line["id"] for line in lines)
     assert json.loads(cli("list", "--batch", "nope", "--json").stdout) == []

@@ -45,7 +45,7 @@ def test_the_live_display_draws_on_stderr_and_the_summary_is_a_table() -> None:
         display.result(LineResult(1, "fox", "queued", id="v1"))
         display.result(LineResult(2, "owl", "refused", error="content blocked"))
     assert display.sent == 2
-    display.summary(hint="1 line(s) were refused by the API: fix them and run again.")
+    display.summary(hint="1 line was refused by the API: fix them and run again.")
     shown = ANSI.sub("", stderr.getvalue())
     assert "warning: line 2 (owl): refused: content blocked" in shown
     assert "batch shots: 2 lines: 1 queued, 1 refused" in shown
@@ -69,6 +69,19 @@ def test_pipes_get_one_tab_separated_line_per_result_and_a_results_file() -> Non
     document = {"line": 3, "custom_id": "fox", "id": "v3", "status": "succeeded"}
     document |= {"error": None, "paths": ["/c/fox.mp4"]}
     assert json.loads(results.getvalue()) == document
+
+
+def test_a_plain_result_keeps_each_path_a_field_and_escapes_what_would_split_it() -> None:
+    stdout = io.StringIO()
+    out = Output(stdout=stdout, stderr=io.StringIO(), tty=False)
+    display = BatchDisplay(out, name="shots")
+    paths = ["/c/my fox.mp4", "/c/my fox-2.mp4"]
+    display.result(LineResult(3, "fox\tcub", "succeeded", id="v3", paths=paths))
+    display.result(LineResult(4, None, "failed", id="v4", error="bad\nthing"))
+    assert stdout.getvalue().splitlines() == [
+        "3\tfox\\tcub\tv3\tsucceeded\t/c/my fox.mp4\t/c/my fox-2.mp4",
+        "4\t\tv4\tfailed\tbad\\nthing",
+    ]
 
 
 def test_format_seconds() -> None:
