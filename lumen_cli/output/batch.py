@@ -93,11 +93,15 @@ class BatchDisplay:
         self._started = time.monotonic()
         self._lock = threading.RLock()
         self._live: Any = None
+        self._depth = 0  # how many `with` blocks hold the display
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def __enter__(self) -> BatchDisplay:
-        if self.output.live:
+        # Entered by the run and again by the follow service it hands itself to: one live
+        # display for both (a second would leave the first drawing over the summary).
+        self._depth += 1
+        if self._depth == 1 and self.output.live:
             from rich.live import Live
 
             self._live = Live(
@@ -113,7 +117,9 @@ class BatchDisplay:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._depth -= 1
+        if self._depth == 0:
+            self.close()
 
     def close(self) -> None:
         """Stop the live display (the summary then prints below it)."""

@@ -241,6 +241,12 @@ class BatchRun:
                 "billed): see `lumen batch status "
                 f"{self.plan.name}`; --retry-unknown sends them again and may bill twice."
             )
+        failed = statuses.count("failed")
+        if failed and not self.options.retry_failed:
+            hints.append(
+                f"{plural(failed, 'line', 'lines')} failed: `{self.options.resume_command} "
+                "--retry-failed` sends only those again (failed jobs are refunded)."
+            )
         return " ".join(hints) or None
 
     def _settle_known(self, known: dict[str, BatchLine]) -> list[str]:

@@ -235,6 +235,7 @@ def test_wait_exit_codes_and_retry_failed(cli: CLI, sandbox: SandboxServer, work
     documents = results(run.stdout)
     assert [d["status"] for d in documents] == ["succeeded", "failed"]
     assert "prompt asked to fail" in documents[1]["error"]
+    assert f"hint: 1 line failed: `lumen batch {prompts} --retry-failed`" in run.stderr
     assert cli("batch", str(prompts)).code == 0  # without --wait: every line was accepted
     assert post_count(sandbox) - before == 2
     retried = cli("batch", str(prompts), "--wait", "--retry-failed", "--json")

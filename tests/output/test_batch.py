@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 
 import pytest
 
 from lumen_cli.api.models import Job
 from lumen_cli.output import Output
 from lumen_cli.output.batch import BatchDisplay, LineResult, format_seconds
+from tests.support import wait_for
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -108,3 +110,19 @@ def test_results_piped_away_never_land_in_the_display(
         "line": 1, "custom_id": None, "id": "v1", "status": "queued", "error": None, "paths": []
     }  # fmt: skip
     assert '"id"' not in stderr.getvalue()
+
+
+def test_the_follow_service_entering_the_display_again_shares_its_one_live_view() -> None:
+    """A run enters its display, and so does the follow service it is handed to: a second
+    live view would keep drawing, over the summary, after the first is stopped."""
+    stderr = io.StringIO()
+    out = Output(stdout=io.StringIO(), stderr=stderr, tty=True, width=100)
+    with BatchDisplay(out, name="shots") as display:
+        display.begin(2, 2)
+        with display:  # as services.follow does
+            display.result(LineResult(1, None, "queued", id="v1"))
+        drawn = len(stderr.getvalue())
+        wait_for(lambda: len(stderr.getvalue()) > drawn, seconds=5, what="a refresh")
+    stopped = len(stderr.getvalue())
+    time.sleep(0.6)  # more than two refreshes of a live view
+    assert len(stderr.getvalue()) == stopped
