@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from lumen_cli import __version__
 from lumen_cli.commands.base import Command, Group
+from lumen_cli.completion import COMPLETE_VAR
 from lumen_cli.errors import BadInput, ExitCode, Interrupted, LumenError
+
+if TYPE_CHECKING:
+    from lumen_cli.output.help import HelpPage
 
 # Sub-commands, in the order `lumen --help` lists them: name -> (module, attribute, the
 # summary `lumen --help` shows). An attribute ``app`` is a Typer group; anything else is a
@@ -53,7 +57,6 @@ def load_command(name: str) -> typer.core.TyperCommand | TyperGroup:
 
 # Typer re-exports BadParameter, not its base: the usage error every parse failure raises.
 UsageError: type[Exception] = typer.BadParameter.__mro__[1]
-COMPLETE_VAR = "_LUMEN_COMPLETE"
 # Options of the root that may also be given after the command: name -> takes a value.
 GLOBAL_OPTIONS = {"--sandbox": False, "--profile": True, "--base-url": True}
 
@@ -90,11 +93,13 @@ class LumenGroup(TyperGroup):
         import os
 
         if os.environ.get(COMPLETE_VAR):  # a shell asks for completions (or for its script)
-            from typer.completion import get_completion_inspect_parameters
+            import sys
 
-            # Registers Typer's bash/zsh/fish/powershell support (loaded only then); the
-            # parameters it returns are those of --install-completion, which lumen leaves out.
-            get_completion_inspect_parameters()
+            from lumen_cli.completion import answer
+
+            text, code = answer(self, {name: row[2] for name, row in COMMANDS.items()}, os.environ)
+            sys.stdout.write(text + "\n" if text else "")
+            sys.exit(code)
         return super().main(*args, **kwargs)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
@@ -102,14 +107,10 @@ class LumenGroup(TyperGroup):
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         """lumen's own page: the commands from ``COMMANDS`` (none imported), exit codes."""
-        from lumen_cli.commands.base import help_page, terminal_width
-        from lumen_cli.errors import EXIT_CODES
-        from lumen_cli.output.help import Flag, render
+        from lumen_cli.commands.base import terminal_width
+        from lumen_cli.output.help import render
 
-        page = help_page(ctx, commands=[(name, row[2]) for name, row in COMMANDS.items()])
-        codes = [Flag(str(int(code)), text.replace("`", "")) for code, text in EXIT_CODES.items()]
-        page.extra.append(("EXIT CODES", codes))
-        formatter.write(render(page, terminal_width()))
+        formatter.write(render(_root_page(ctx), terminal_width()))
 
     def get_command(  # type: ignore[override]
         self, ctx: typer.Context, cmd_name: str
@@ -253,6 +254,39 @@ def root(
     state = AppContext(profile=profile, sandbox=sandbox, base_url=base_url, overrides=overrides)
     ctx.obj = state
     ctx.call_on_close(state.close)
+
+
+def _root_page(ctx: Any) -> HelpPage:
+    from lumen_cli.commands.base import help_page
+    from lumen_cli.errors import EXIT_CODES
+    from lumen_cli.output.help import Flag
+
+    page = help_page(ctx, commands=[(name, row[2]) for name, row in COMMANDS.items()])
+    codes = [Flag(str(int(code)), text.replace("`", "")) for code, text in EXIT_CODES.items()]
+    page.extra.append(("EXIT CODES", codes))
+    return page
+
+
+def help_pages() -> list[HelpPage]:
+    """The help page of lumen and of every command and sub-command, in the order of
+    ``lumen --help`` (for the man page, and the test that runs every example)."""
+    from lumen_cli.commands.base import help_page
+
+    root_ctx = typer.Context(typer.main.get_command(app), info_name="lumen")
+    pages = [_root_page(root_ctx)]
+
+    def visit(command: Any, ctx: typer.Context) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            sub_ctx = typer.Context(sub, info_name=name, parent=ctx)
+            pages.append(help_page(sub_ctx))
+            visit(sub, sub_ctx)
+
+    for name in COMMANDS:
+        command = load_command(name)
+        ctx = typer.Context(command, info_name=name, parent=root_ctx)
+        pages.append(help_page(ctx))
+        visit(command, ctx)
+    return pages
 
 
 def main() -> None:

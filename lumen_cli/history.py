@@ -778,3 +778,66 @@ def _batch_line(row: sqlite3.Row) -> BatchLine:
         paths=_json(row["paths"], list) or [],
         attempts=row["attempts"],
     )
+
+
+class Glance:
+    """The history read-only, for answers that must come at once and change nothing (shell
+    completion): no schema work, no write, no wait for a lock; a file that is missing, busy
+    or unreadable answers nothing.
+    """
+
+    def __init__(self, path: Path, *, limit: int = 200) -> None:
+        self.path = path
+        self.limit = limit
+
+    def jobs(
+        self, prefix: str = "", *, first: tuple[str, ...] = (), only: tuple[str, ...] = ()
+    ) -> list[tuple[str, str, str]]:
+        """``(id, status, prompt)`` of jobs whose id starts with *prefix*: those in a status
+        of *first* first, then newest first; only statuses in *only* when given. Submits
+        that never got an id are left out."""
+        sql = "SELECT id, status, prompt FROM jobs WHERE id >= ? AND id < ? AND id NOT LIKE ?"
+        params: list[Any] = [prefix, prefix + "\U0010ffff", LOCAL_ID_PREFIX + "%"]
+        if only:
+            sql += f" AND status IN ({','.join('?' * len(only))})"
+            params += only
+        order = "created_at DESC"
+        if first:
+            order = f"status IN ({','.join('?' * len(first))}) DESC, " + order
+            params += first
+        rows = self._rows(f"{sql} ORDER BY {order} LIMIT ?", (*params, self.limit))
+        return [(str(r[0]), _text(r[1]) or "", _text(r[2]) or "") for r in rows]
+
+    def batches(self, prefix: str = "") -> list[str]:
+        """Batch names starting with *prefix*, most recently run first."""
+        rows = self._rows(
+            "SELECT name FROM batches WHERE name >= ? AND name < ?"
+            " GROUP BY name ORDER BY MAX(updated_at) DESC LIMIT ?",
+            (prefix, prefix + "\U0010ffff", self.limit),
+        )
+        return [str(row[0]) for row in rows]
+
+    def models(self) -> list[str]:
+        """The models of the history's jobs, most recently used first."""
+        rows = self._rows(
+            "SELECT model FROM jobs WHERE model IS NOT NULL"
+            " GROUP BY model ORDER BY MAX(created_at) DESC LIMIT ?",
+            (self.limit,),
+        )
+        return [str(row[0]) for row in rows]
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        import sqlite3
+        from urllib.parse import quote
+
+        if not self.path.is_file():
+            return []
+        try:
+            # Read-only, and no waiting: a shell is waiting for the answer.
+            conn = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True, timeout=0.1)
+            try:
+                return conn.execute(sql, params).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return []

@@ -13,7 +13,18 @@ from lumen_cli.config import mask
 from lumen_cli.context import AppContext, app_context
 from lumen_cli.errors import AUTH_HINT, AuthRejected, BadInput, ExitCode, NoKey, Unavailable
 
-app = group("Store, check and forget the API key.")
+app = group(
+    """Store, check and forget the API key.
+
+The key is kept in the config file (mode 0600), or read from LUMEN_API_KEY.
+
+**Examples**
+
+    lumen auth login
+
+    lumen auth status
+"""
+)
 
 KEY_PREFIX = "sk-lumen-"
 

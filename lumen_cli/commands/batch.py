@@ -45,9 +45,11 @@ HELP_FLAGS = ("--help", "-h")
 class DefaultRunGroup(Group):
     """A group whose ``run`` command may go unnamed: ``lumen batch FILE``."""
 
+    default_command = "run"  # completion knows it too
+
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if args and args[0] not in SUBCOMMANDS and args[0] not in HELP_FLAGS:
-            args = ["run", *args]
+            args = [self.default_command, *args]
         return list(super().parse_args(ctx, args))
 
 

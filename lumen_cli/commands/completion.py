@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from lumen_cli.context import app_context
-from lumen_cli.errors import LumenError
 
 
 class Shell(enum.StrEnum):
@@ -18,36 +17,25 @@ class Shell(enum.StrEnum):
     powershell = "powershell"
 
 
-def completion_script(shell: str) -> str:
-    """The script Typer's completion machinery emits for *shell*, for the program ``lumen``."""
-    import os
-    import subprocess
-    import sys
-
-    # Typer prints the script when asked through this variable; a child process keeps
-    # us on its public behaviour instead of its private helpers.
-    env = {**os.environ, "_LUMEN_COMPLETE": f"source_{shell}"}
-    result = subprocess.run(
-        [sys.executable, "-m", "lumen_cli"], env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        raise LumenError(f"could not build the {shell} completion script: {result.stderr.strip()}")
-    return result.stdout.strip() + "\n"
-
-
 def completion(
     ctx: typer.Context,
     shell: Annotated[Shell, typer.Argument(help="bash, zsh, fish or powershell.", metavar="SHELL")],
 ) -> None:
     """Print the shell completion script for SHELL.
 
+    Job ids complete from the history, newest first (for wait the unfinished ones first,
+    for download only succeeded ones); so do models, profiles, settings and statuses. No
+    network, no waiting.
+
     **Examples**
 
         lumen completion bash > ~/.local/share/bash-completion/completions/lumen
 
-        lumen completion zsh > "${fpath[1]}/_lumen"
+        lumen completion zsh > ~/.zfunc/_lumen   # with fpath+=(~/.zfunc) in ~/.zshrc
 
         lumen completion fish > ~/.config/fish/completions/lumen.fish
     """
     state = app_context(ctx)
-    state.output.lines(completion_script(shell.value).rstrip("\n"))
+    from lumen_cli.completion import script
+
+    state.output.lines(script(shell.value).rstrip("\n"))

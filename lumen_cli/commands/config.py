@@ -24,7 +24,10 @@ from lumen_cli.errors import BadInput, ExitCode
 app = group(
     "Read and write settings.\n\n"
     "Each value comes from, in this order: a flag, a LUMEN_* variable, the active profile, "
-    "the built-in default.",
+    "the built-in default.\n\n"
+    "**Examples**\n\n"
+    "    lumen config set model seedance-2-fast\n\n"
+    "    lumen config list\n",
     epilog="SETTINGS\n"
     + "\n".join(f"{key.name}\t{key.help} (env: {key.env_var})" for key in KEYS.values()),
 )

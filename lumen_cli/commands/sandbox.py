@@ -10,7 +10,19 @@ from lumen_cli.commands.base import Command, group
 from lumen_cli.context import app_context
 from lumen_cli.errors import ExitCode
 
-app = group("Run the built-in emulator of the API: no account, no network.")
+app = group(
+    """Run the built-in emulator of the API: no account, no network.
+
+`lumen --sandbox COMMAND` starts one in the background when none runs; `sandbox serve`
+runs one in the foreground, where you can watch its requests.
+
+**Examples**
+
+    lumen sandbox serve --port 8765
+
+    lumen sandbox stop
+"""
+)
 
 
 @app.command("serve", cls=Command)
@@ -107,9 +119,11 @@ def stop(ctx: typer.Context) -> None:
 def status(ctx: typer.Context) -> None:
     """Print the background sandbox's URL; exit 1 when none is running.
 
-    **Example**
+    **Examples**
 
-        lumen sandbox status
+        lumen sandbox status          # exit 1 when none is running
+
+        lumen --sandbox submit "a cat" -q && lumen sandbox status
     """
     from lumen_cli.launcher import running_sandbox
 

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 app = group(
     "Receive, check and send signed job results (webhooks).\n\n"
     "listen receives the API's signed deliveries, verify checks a signature offline, "
-    "send sends a signed test delivery to your own handler."
+    "send sends a signed test delivery to your own handler.\n\n"
+    "**Examples**\n\n"
+    "    lumen webhook listen --download -o 'clips/{id}.mp4'\n\n"
+    "    lumen webhook send http://127.0.0.1:8787/hook --id v123\n"
 )
 
 NO_SIGNING_KEY_HINT = (

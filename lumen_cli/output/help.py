@@ -125,39 +125,44 @@ def _wrap(text: str, width: int, indent: str) -> list[str]:
     return lines or [""]
 
 
-def to_man(page: HelpPage, *, section: str = "1", date: str = "") -> str:
-    """The page as a roff man page (``man lumen``)."""
-    name = page.path.replace(" ", "-")
+def man_page(pages: Sequence[HelpPage], *, version: str, date: str) -> str:
+    """``lumen.1``: the first page (lumen's) in full, then every command's as a section."""
+    root, *commands = pages
 
-    def roff(text: str) -> str:
-        return text.replace("\\", "\\e").replace("-", "\\-").replace("'", "\\(aq")
+    def text(line: str) -> str:
+        escaped = line.replace("\\", "\\e").replace("-", "\\-").replace("'", "\\(aq")
+        return "\\&" + escaped if escaped.startswith((".", "\\(aq")) else escaped
+
+    def flags(items: Sequence[Flag]) -> list[str]:
+        lines = []
+        for flag in items:
+            lines += [".TP", f".B {text(flag.names)}", text(_flag_text(flag))]
+        return lines
+
+    def body(page: HelpPage, heading: str) -> list[str]:
+        out = []
+        for paragraph in page.description:
+            out += [".PP", *(text(line) for line in paragraph.splitlines())]
+        if page.commands:
+            out += [f".{heading} COMMANDS", *flags([Flag(n, h) for n, h in page.commands])]
+        for title, items in [*page.sections, *page.extra]:
+            if items:
+                out += [f".{heading} {title}", *flags(items)]
+        if page.examples:
+            out += [f".{heading} EXAMPLES", ".nf", *(text(f"$ {e}") for e in page.examples)]
+            out.append(".fi")
+        return out
 
     out = [
-        f'.TH "{name.upper()}" "{section}" "{date}" "lumen" "User Commands"',
+        f'.TH LUMEN 1 "{date}" "lumen {version}" "User Commands"',
         ".SH NAME",
-        f"{roff(name)} \\- {roff(page.summary)}",
+        f"lumen \\- {text(root.summary)}",
         ".SH SYNOPSIS",
-        f".B {roff(page.usage)}",
+        f".B {text(root.usage)}",
+        ".SH DESCRIPTION",
+        *body(root, "SH"),
     ]
-    if page.description:
-        out.append(".SH DESCRIPTION")
-        for paragraph in page.description:
-            out += [".PP", *(roff(line) for line in paragraph.splitlines())]
-    if page.commands:
-        out.append(".SH COMMANDS")
-        for command, text in page.commands:
-            out += [".TP", f".B {roff(command)}", roff(text)]
-    for title, flags in page.sections:
-        if flags:
-            out.append(f".SH {title}")
-            for flag in flags:
-                out += [".TP", f".B {roff(flag.names)}", roff(_flag_text(flag))]
-    if page.examples:
-        out += [".SH EXAMPLES", ".nf"]
-        out += [roff(f"$ {example}") for example in page.examples]
-        out.append(".fi")
-    for title, flags in page.extra:
-        out.append(f".SH {title}")
-        for flag in flags:
-            out += [".TP", f".B {roff(flag.names)}", roff(_flag_text(flag))]
+    for page in commands:
+        out += [f'.SH "{text(page.path.upper())}"', text(page.summary), ".PP"]
+        out += [f".B {text(page.usage)}", *body(page, "SS")]
     return "\n".join(out) + "\n"
