@@ -1,9 +1,10 @@
-"""The local job history: one SQLite file that parallel ``lumen`` processes share safely.
+"""The job history: one SQLite file that parallel ``lumen`` processes share safely, or a
+PostgreSQL database that a team's machines share (``history_url``), with one interface.
 
-WAL mode and a busy timeout let readers and writers overlap; every write is one short
-transaction, so twenty processes submitting at once lose and tear nothing. A submit is
-recorded *before* its request is sent, under a local id, so a job whose outcome is
-unknown is never lost.
+Every query is written once; ``lumen_cli.database`` runs it on either engine. Every write
+is one short transaction, so twenty processes submitting at once lose and tear nothing. A
+submit is recorded *before* its request is sent, under a local id, so a job whose outcome
+is unknown is never lost.
 
 Batches (schema 2) add two tables. ``batches`` names each batch of a profile;
 ``batch_lines`` holds one row per line, keyed by the line's key (its ``custom_id`` or a
@@ -11,6 +12,11 @@ hash of its request), pointing at the line's latest submit through ``jobs.local_
 a job keeps for life. A line's status is its job's status; a line with no job is
 ``pending``, or ``refused`` when the API turned it down. :meth:`History.claim_line` is the
 one atomic step that decides whether a line may be sent and records the submit.
+
+Schema 3 records who sent each job (``host``, ``user_name``) and, for a batch line's
+submit, the ``runner`` (one process) that claimed it: on a shared database several
+machines send one batch at once, and a claim still ``submitting`` is in flight only while
+its runner is alive (:meth:`History.open_batch`).
 """
 
 from __future__ import annotations
@@ -31,15 +37,13 @@ from lumen_cli.errors import BatchBusy, HistoryBusy, HistoryError
 LAST_PLAUSIBLE_TIME = 4_102_444_800  # 2100-01-01, as api.models checks it
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Callable, Iterable, Iterator
 
     from lumen_cli.api.models import Job
+    from lumen_cli.database import Database
 
 T = TypeVar("T")
-SCHEMA_VERSION = 2  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
-BUSY_TIMEOUT_SECONDS = 30.0
-BATCH_CHECKPOINT_PAGES = 10_000  # see History.expect_many_writes
+SCHEMA_VERSION = 3  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
 SUBMITTING = "submitting"  # recorded, request not answered yet
 UNKNOWN = "unknown"  # request sent, answer lost: the job may exist
 # A submit still "submitting" after this long belongs to a process that died mid-request
@@ -47,7 +51,7 @@ UNKNOWN = "unknown"  # request sent, answer lost: the job may exist
 STALE_SUBMIT_SECONDS = 300.0
 STALE_SUBMIT_ERROR = "the submitting process ended before the API answered: the job may exist"
 LOCAL_ID_PREFIX = "local-"
-SQLITE_FILES = ("-wal", "-shm", "-journal")  # what SQLite keeps beside the database
+IN_FLIGHT_ERROR = "the run ended while this submit was in flight"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,8 +75,9 @@ CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 """
 _BASE_VERSION = 1  # the version _SCHEMA creates
 
-# Each step takes the file from the version before it to its own, in order, inside the one
-# transaction that opens the file. Steps only add: an older lumen still reads its tables.
+# Each step takes the database from the version before it to its own, in order, inside the
+# one transaction that opens it (on PostgreSQL as database.postgres_ddl turns the SQL, or
+# from _POSTGRES_MIGRATIONS). Steps only add: an older lumen still reads its tables.
 _MIGRATIONS: dict[int, str] = {
     2: """
 CREATE TABLE batches (
@@ -100,7 +105,15 @@ CREATE TABLE batch_lines (
 CREATE INDEX batch_lines_line ON batch_lines (profile, batch, line);
 CREATE INDEX jobs_local_id ON jobs (local_id);
 """,
+    3: """
+ALTER TABLE jobs ADD COLUMN host TEXT;
+ALTER TABLE jobs ADD COLUMN user_name TEXT;
+ALTER TABLE jobs ADD COLUMN runner TEXT;
+""",
 }
+# A step whose SQLite DDL PostgreSQL cannot take as database.postgres_ddl turns it: its own.
+_POSTGRES_MIGRATIONS: dict[int, str] = {}
+_TABLES = frozenset({"meta", "jobs", "batches", "batch_lines"})  # what lumen's history holds
 
 # A batch line's own state; once sent, its job's status says the rest.
 LINE_PENDING = "pending"  # never sent, or sent and definitely not created (safe to send)
@@ -126,6 +139,8 @@ class JobRecord:
     urls: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     local_id: str | None = None
+    host: str | None = None  # who sent it (None: a job learnt of from the API)
+    user: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +157,8 @@ class JobRecord:
             "error": self.error,
             "urls": self.urls,
             "paths": self.paths,
+            "host": self.host,
+            "user": self.user,
         }
 
 
@@ -161,6 +178,8 @@ class BatchLine:
     urls: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     attempts: int = 0
+    host: str | None = None  # the machine that sent its latest submit
+    user: str | None = None
 
 
 @dataclass
@@ -192,153 +211,153 @@ def new_local_id() -> str:
     return f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex[:16]}"
 
 
-class History:
-    """Read and write job records in the SQLite file at *path*."""
+def _host_name() -> str:
+    import socket
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
+    return socket.gethostname() or "localhost"
+
+
+def _user_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+class History:
+    """Read and write job records in the history at *location*: the path of the local SQLite
+    file, or a ``postgresql://`` URL (see ``lumen_cli.database``).
+
+    *host* and *user* name who sends the jobs recorded here (default: this machine's host
+    name and this user's login name).
+    """
+
+    def __init__(
+        self, location: Path | str, *, host: str | None = None, user: str | None = None
+    ) -> None:
+        from lumen_cli.database import open_database, runner_key
+
+        self._db = open_database(location)
+        self.where = self._db.where  # the file, or the server without its password
+        self.shared = self._db.shared  # on a server other machines use too
+        self.path = None if self.shared else Path(location)  # the local file
+        self.host = host or _host_name()
+        self.user = user or _user_name()
+        # This process in claims it records (see History.lock_batch).
+        self.runner = runner_key()
+        self._ready = False
         # One connection, usable from any thread one at a time (the webhook listener
         # writes from its worker and closes from the main thread).
         self._lock = threading.RLock()
 
-    # -- connection --------------------------------------------------------------
+    # -- connection --------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        """The connection, opened on first use; call it with ``self._lock`` held."""
-        if self._conn is not None:
-            return self._conn
-        import sqlite3
+    def _open(self, db: Database) -> None:
+        """Check that the database is a lumen history of this version, creating it or
+        migrating it when it is not (under a lock, then a second look)."""
+        version = self._version(db)
+        if version != SCHEMA_VERSION:
+            with db.transaction():
+                db.lock("schema")  # two machines at once: one creates, the other waits
+                for statement in db.ddl(_SCHEMA).split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('app', 'lumen'), ('schema', ?)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    (str(_BASE_VERSION),),
+                )
+                self._migrate(db)
+        self._age_stale_submits(db)
 
-        from lumen_cli.fsutil import ensure_private_dir, refuse_symlinks
+    def _version(self, db: Database) -> int | None:
+        """The schema version of a lumen history; None for an empty database.
 
-        ensure_private_dir(self.path.parent)
-        # SQLite opens these itself, following links: refuse one planted in their place.
-        companions = [self.path.with_name(self.path.name + end) for end in SQLITE_FILES]
+        Raises "unusable" for a database that holds something else.
+        """
+        tables = db.tables()
+        if "meta" not in tables:
+            # A server's database may hold other things; a file is lumen's alone.
+            if tables & _TABLES if db.shared else tables:
+                raise db.unusable("not a lumen history: it holds other tables")
+            return None
+        rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if rows.get("app") != "lumen":
+            raise db.unusable("not a lumen history")
         try:
-            refuse_symlinks(self.path, *companions)
-        except OSError as exc:
-            raise self._unusable(f"{exc.filename} is a symlink") from None
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,  # serialised by self._lock instead
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._check_or_create(conn)
-            self._age_stale_submits(conn)
-        except sqlite3.DatabaseError as exc:
-            raise self._unusable(str(exc)) from None
-        self._conn = conn
-        return conn
+            return int(rows["schema"])
+        except (KeyError, TypeError, ValueError):
+            raise db.unusable(f"its schema version {rows.get('schema')!r} is unreadable") from None
 
-    def _unusable(self, reason: str) -> HistoryError:
-        return HistoryError(
-            f"the history file {self.path} is unusable ({reason})",
-            hint="Move it aside (lumen starts a new one) or restore it from a backup.",
-        )
-
-    def _check_or_create(self, conn: sqlite3.Connection) -> None:
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if tables and "meta" not in tables:
-            raise self._unusable("not a lumen history: it holds other tables")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('app', 'lumen'), ('schema', ?)",
-                (str(_BASE_VERSION),),
-            )
-            app = conn.execute("SELECT value FROM meta WHERE key='app'").fetchone()
-            if app is not None and app[0] == "lumen":
-                self._migrate(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        if app is None or app[0] != "lumen":
-            raise self._unusable("not a lumen history")
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring the file to ``SCHEMA_VERSION``, step by step (inside the caller's transaction)."""
-        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        try:
-            version = int(row[0])
-        except (TypeError, ValueError):
-            raise self._unusable(f"its schema version {row and row[0]!r} is unreadable") from None
+    def _migrate(self, db: Database) -> None:
+        """Bring the database to ``SCHEMA_VERSION``, step by step (inside the caller's
+        transaction, holding the schema lock)."""
+        version = self._version(db) or _BASE_VERSION
         if version > SCHEMA_VERSION:
             raise HistoryError(
-                f"the history file {self.path} was written by a newer lumen "
+                f"the history {self.where} was written by a newer lumen "
                 f"(schema {version}; this one knows {SCHEMA_VERSION})",
-                hint="Upgrade lumen, or point LUMEN_DATA_DIR at another folder.",
+                hint="Upgrade lumen, or point LUMEN_DATA_DIR (or history_url) elsewhere.",
             )
         for step in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[step].split(";"):
+            sql = _POSTGRES_MIGRATIONS.get(step) if db.shared else None
+            for statement in (sql or db.ddl(_MIGRATIONS[step])).split(";"):
                 if statement.strip():
-                    conn.execute(statement)
-            conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(step),))
+                    db.execute(statement)
+            db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(step),))
 
     @staticmethod
-    def _age_stale_submits(conn: sqlite3.Connection) -> None:
+    def _age_stale_submits(db: Database) -> None:
         """Mark submits whose process died mid-request as ``unknown`` (shown, not lost)."""
-        import sqlite3
-
         cutoff = time.time() - STALE_SUBMIT_SECONDS
-        try:
-            found = conn.execute(
-                "SELECT 1 FROM jobs WHERE status=? AND updated_at<? LIMIT 1", (SUBMITTING, cutoff)
-            ).fetchone()
-            if found:  # a read first: most runs find none and need no write lock
-                conn.execute(
+        found = db.execute(
+            "SELECT 1 FROM jobs WHERE status=? AND updated_at<? LIMIT 1", (SUBMITTING, cutoff)
+        ).fetchone()
+        if found:  # a read first: most runs find none and need no write lock
+            try:
+                db.execute(
                     "UPDATE jobs SET status=?, error=?, updated_at=?"
                     " WHERE status=? AND updated_at<?",
                     (UNKNOWN, STALE_SUBMIT_ERROR, time.time(), SUBMITTING, cutoff),
                 )
-        except sqlite3.OperationalError:
-            pass  # busy: the next run does it
+            except Exception as exc:
+                if not isinstance(db.translate(exc), HistoryBusy):
+                    raise  # busy: the next run does it
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        return self._run(lambda conn: conn.execute(sql, params).rowcount)
+        return self._run(lambda db: db.execute(sql, params).rowcount)
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self._run(lambda conn: conn.execute(sql, params).fetchall())
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return self._run(lambda db: db.execute(sql, params).fetchall())
 
-    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run *work* on the connection, one thread at a time.
+    def _run(self, work: Callable[[Database], T]) -> T:
+        """Run *work* on the database, one thread at a time, opening it on first use.
 
-        A file that is not a usable database gives ``HistoryError`` "unusable"; a lock held
-        too long by another process gives ``HistoryBusy``, which a caller may try again.
+        A database that is not a usable lumen history gives ``HistoryError`` "unusable"; a
+        lock held too long by another process gives ``HistoryBusy``, which a caller may try
+        again; a server that cannot be reached gives ``HistoryUnreachable``.
         """
-        import sqlite3
-
         with self._lock:
-            conn = self._connect()
+            db = self._db
             try:
-                return work(conn)
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise HistoryBusy(
-                        f"the history file {self.path} is busy ({exc}): another lumen "
-                        "process held it too long",
-                        hint="Try again; if it stays busy, look for a stuck lumen process.",
-                    ) from None
-                raise self._unusable(str(exc)) from None
-            except sqlite3.DatabaseError as exc:
-                raise self._unusable(str(exc)) from None
+                if not self._ready:
+                    self._open(db)
+                    self._ready = True
+                return work(db)
+            except HistoryError:
+                raise
+            except Exception as exc:
+                error = db.translate(exc)
+                if error is None:
+                    raise
+                raise error from None
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._db.close()
+            self._ready = False
 
     # -- writes ------------------------------------------------------------------
 
@@ -349,14 +368,27 @@ class History:
         base_url: str,
         request: dict[str, Any],
         mode: str,
-        local_id: str | None = None,
     ) -> str:
         """Record a submit before it is sent; returns the local id it is kept under."""
-        local_id = local_id or new_local_id()
+        local_id = new_local_id()
+        self._run(lambda db: self._insert_submit(db, local_id, profile, base_url, request, mode))
+        return local_id
+
+    def _insert_submit(
+        self,
+        db: Database,
+        local_id: str,
+        profile: str,
+        base_url: str,
+        request: dict[str, Any],
+        mode: str,
+        runner: str | None = None,
+    ) -> None:
         now = time.time()
-        self._write(
+        db.execute(
             "INSERT INTO jobs (id, profile, base_url, created_at, updated_at, status, model,"
-            " prompt, mode, request, local_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " prompt, mode, request, local_id, host, user_name, runner)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 local_id,
                 profile,
@@ -369,9 +401,11 @@ class History:
                 mode,
                 json.dumps(request, ensure_ascii=False),
                 local_id,
+                self.host,
+                self.user,
+                runner,
             ),
         )
-        return local_id
 
     def resolve_submitted(self, local_id: str, job: Job) -> None:
         """The submit was answered: the record takes the server's id and status.
@@ -381,12 +415,11 @@ class History:
         """
         created = float(job.created) if job.created is not None else None
 
-        def resolve(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        def resolve(db: Database) -> None:
+            with db.transaction():
                 if job.id != local_id:
-                    conn.execute("DELETE FROM jobs WHERE id=?", (job.id,))
-                conn.execute(
+                    db.execute("DELETE FROM jobs WHERE id=?", (job.id,))
+                db.execute(
                     "UPDATE jobs SET id=?, status=?, updated_at=?,"
                     " created_at=COALESCE(?, created_at), urls=?, error=? WHERE id=?",
                     (
@@ -399,10 +432,6 @@ class History:
                         local_id,
                     ),
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
         self._run(resolve)
 
@@ -446,21 +475,17 @@ class History:
     def add_paths(self, job_id: str, paths: list[str]) -> None:
         """Remember where a job's videos were saved (kept unique, in order)."""
 
-        def merge(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT paths FROM jobs WHERE id=?", (job_id,)).fetchone()
+        def merge(db: Database) -> None:
+            with db.transaction():
+                row = db.execute(db.locking("SELECT paths FROM jobs WHERE id=?"), (job_id,))
+                row = row.fetchone()
                 if row is not None:
-                    known: list[str] = json.loads(row["paths"])
+                    known = _json(row["paths"], list) or []
                     merged = known + [p for p in paths if p not in known]
-                    conn.execute(
+                    db.execute(
                         "UPDATE jobs SET paths=?, updated_at=? WHERE id=?",
                         (json.dumps(merged), time.time(), job_id),
                     )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
         self._run(merge)
 
@@ -468,11 +493,24 @@ class History:
 
     @contextlib.contextmanager
     def lock_batch(self, profile: str, name: str) -> Iterator[None]:
-        """Hold batch *name* for this process, or raise ``BatchBusy`` at once.
+        """Hold batch *name* for this process while it sends the batch's lines.
 
-        One process sends a batch at a time. The lock is an advisory file lock beside the
-        history file, so the system drops it with the process, even after ``kill -9``.
+        On the local file one process sends a batch at a time: the lock is an advisory file
+        lock beside the file, so the system drops it with the process, even after
+        ``kill -9``; a second process gets ``BatchBusy`` at once. On a shared database any
+        number of processes, on any machines, send one batch together (each line is
+        claimed once, by one of them): each holds a session lock on its runner number on
+        the server instead, which the server drops with the process's connection, so the
+        others can tell its claims in flight from those of a process that died.
         """
+        if self.path is None:
+            self._run(lambda db: db.hold_runner(self.runner))
+            try:
+                yield
+            finally:
+                with contextlib.suppress(HistoryError):
+                    self._run(lambda db: db.release_runner(self.runner))
+            return
         from lumen_cli.fsutil import ensure_private_dir, lock_holder, try_lock
 
         digest = hashlib.sha256(f"{profile}\0{name}".encode()).hexdigest()[:32]
@@ -493,13 +531,14 @@ class History:
             os.close(fd)
 
     def expect_many_writes(self) -> None:
-        """Copy the write-ahead log back into the file less often on this connection.
+        """Copy SQLite's write-ahead log back into the file less often on this connection.
 
         A batch commits twice per line; copying back every 1000 pages (SQLite's default)
         costs it more than once at the end, when the last connection closes. The log
-        then grows to at most ``BATCH_CHECKPOINT_PAGES`` pages (about 40 MiB).
+        then grows to at most ``BATCH_CHECKPOINT_PAGES`` pages (about 40 MiB). A server
+        needs no such hint.
         """
-        self._run(lambda conn: conn.execute(f"PRAGMA wal_autocheckpoint={BATCH_CHECKPOINT_PAGES}"))
+        self._run(lambda db: db.expect_many_writes())
 
     def open_batch(
         self,
@@ -513,44 +552,48 @@ class History:
         """Record batch *name* and its *lines* (key, line number, custom_id) before sending.
 
         Known lines keep their jobs and take their new line numbers. Call it holding
-        :meth:`lock_batch`: a submit of this batch still ``submitting`` was then cut off by
-        a crash or a kill while its request may have been sent, and it becomes ``unknown``.
+        :meth:`lock_batch`: a submit of this batch still ``submitting`` whose runner is
+        gone (on the local file: every one) was cut off by a crash or a kill while its
+        request may have been sent, and it becomes ``unknown``. Those of runners still
+        alive (other machines sending the batch now) stay in flight.
         """
         now = time.time()
         rows = [(profile, name, key, line, custom_id, now) for key, line, custom_id in lines]
 
-        def record(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
+        def record(db: Database) -> None:
+            with db.transaction():
+                db.lock(f"batch\0{profile}\0{name}")  # machines opening it at once: in turn
+                db.execute(
                     "INSERT INTO batches (profile, name, source, base_url, created_at, updated_at)"
                     " VALUES (?,?,?,?,?,?) ON CONFLICT(profile, name) DO UPDATE SET"
                     " source=excluded.source, base_url=excluded.base_url,"
                     " updated_at=excluded.updated_at",
                     (profile, name, source, base_url, now, now),
                 )
-                conn.executemany(
+                # Lines already known as they are are left alone (no write, no row lock).
+                db.executemany(
                     "INSERT INTO batch_lines (profile, batch, key, line, custom_id, updated_at)"
                     " VALUES (?,?,?,?,?,?) ON CONFLICT(profile, batch, key) DO UPDATE SET"
-                    " line=excluded.line, custom_id=excluded.custom_id",
+                    " line=excluded.line, custom_id=excluded.custom_id"
+                    " WHERE NOT (batch_lines.line=excluded.line AND"
+                    " (batch_lines.custom_id=excluded.custom_id OR"
+                    " (batch_lines.custom_id IS NULL AND excluded.custom_id IS NULL)))",
                     rows,
                 )
-                conn.execute(
-                    "UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=? AND local_id IN"
+                runners = db.execute(
+                    "SELECT DISTINCT runner FROM jobs WHERE status=? AND local_id IN"
                     " (SELECT local_id FROM batch_lines WHERE profile=? AND batch=?)",
-                    (
-                        UNKNOWN,
-                        "the run ended while this submit was in flight",
-                        now,
-                        SUBMITTING,
-                        profile,
-                        name,
-                    ),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                    (SUBMITTING, profile, name),
+                ).fetchall()
+                for (runner,) in runners:
+                    if runner and db.runner_alive(runner):
+                        continue  # another machine is sending it now
+                    db.execute(
+                        "UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=?"
+                        " AND COALESCE(runner, '')=? AND local_id IN"
+                        " (SELECT local_id FROM batch_lines WHERE profile=? AND batch=?)",
+                        (UNKNOWN, IN_FLIGHT_ERROR, now, SUBMITTING, runner or "", profile, name),
+                    )
 
         self._run(record)
 
@@ -565,54 +608,54 @@ class History:
         mode: str,
         retry_failed: bool = False,
         retry_unknown: bool = False,
+        attempts: int | None = None,
     ) -> str | None:
         """Claim line *key* of *batch* for sending, atomically; the local id, or None.
 
-        In one transaction: if the line may be sent (it has no job, or its job ``failed``
-        and *retry_failed*, or is ``unknown`` and *retry_unknown*), point it at a new submit
-        and record that submit as ``submitting`` (see :meth:`record_submitting`). The
-        caller then sends it and settles the record with
+        In one transaction, holding the line's row: if the line may be sent (it has no job,
+        or its job ``failed`` and *retry_failed*, or is ``unknown`` and *retry_unknown*),
+        and, when *attempts* is given, nobody claimed it since it was claimed that many
+        times (another machine's run may have sent it since we looked), point it at a new
+        submit and record that submit as ``submitting`` (see :meth:`record_submitting`),
+        under this process's runner. The caller then sends it and settles the record with
         :meth:`resolve_submitted`, :meth:`mark_unknown` or :meth:`forget` and
-        :meth:`release_line`. None: the line is not to be sent (accepted, in flight, or its
-        outcome unknown), or it is not in the batch. A server-side backend does the same
-        with ``SELECT … FOR UPDATE SKIP LOCKED`` on the line.
+        :meth:`release_line`. None: the line is not to be sent (accepted, in flight, its
+        outcome unknown, or claimed since), or it is not in the batch.
         """
+        line = (profile, batch, key)
 
-        def claim(conn: sqlite3.Connection) -> str | None:
+        def claim(db: Database) -> str | None:
             local_id = new_local_id()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with db.transaction():
+                # The row first: on a server, a claim of the same line by another machine
+                # waits here, and what follows then reads what that claim wrote.
+                db.execute(
+                    db.locking("SELECT key FROM batch_lines WHERE profile=? AND batch=? AND key=?"),
+                    line,
+                )
                 # Claimed only if the line's latest submit is gone (refused, never sent),
                 # or ended failed / unknown and the matching flag says to send it again.
-                claimed = conn.execute(
+                claimed = db.execute(
                     "UPDATE batch_lines SET state=?, local_id=?, error=NULL,"
                     " attempts=attempts+1, updated_at=? WHERE profile=? AND batch=? AND key=?"
-                    " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.local_id=batch_lines.local_id"
+                    " AND attempts=COALESCE(?, attempts) AND NOT EXISTS"
+                    " (SELECT 1 FROM jobs j WHERE j.local_id=batch_lines.local_id"
                     " AND NOT (j.status='failed' AND ?) AND NOT (j.status=? AND ?))",
                     (
                         LINE_SENT,
                         local_id,
                         time.time(),
-                        profile,
-                        batch,
-                        key,
+                        *line,
+                        attempts,
                         retry_failed,
                         UNKNOWN,
                         retry_unknown,
                     ),
                 ).rowcount
                 if claimed:
-                    self.record_submitting(
-                        profile=profile,
-                        base_url=base_url,
-                        request=request,
-                        mode=mode,
-                        local_id=local_id,
+                    self._insert_submit(
+                        db, local_id, profile, base_url, request, mode, runner=self.runner
                     )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             return local_id if claimed else None
 
         return self._run(claim)
@@ -639,8 +682,8 @@ class History:
         """Every line of batch *name*, by line number, each with its latest job."""
         rows = self._read(
             "SELECT l.key, l.line, l.custom_id, l.state, l.error AS line_error, l.attempts,"
-            " j.id AS job_id, j.status AS job_status, j.error AS job_error, j.urls, j.paths"
-            " FROM batch_lines l LEFT JOIN jobs j ON j.local_id=l.local_id"
+            " j.id AS job_id, j.status AS job_status, j.error AS job_error, j.urls, j.paths,"
+            " j.host, j.user_name FROM batch_lines l LEFT JOIN jobs j ON j.local_id=l.local_id"
             " WHERE l.profile=? AND l.batch=? ORDER BY l.line, l.rowid",
             (profile, name),
         )
@@ -691,9 +734,11 @@ class History:
         limit: int | None = None,
         statuses: tuple[str, ...] | None = None,
         batch: str | None = None,
+        host: str | None = None,
+        user: str | None = None,
     ) -> list[JobRecord]:
         """Records, newest first, filtered on whatever is given (*batch*: the jobs of its
-        lines, latest submit of each)."""
+        lines, latest submit of each; *host*, *user*: who sent them)."""
         clauses: list[str] = []
         params: list[Any] = []
         if batch is not None:
@@ -702,7 +747,13 @@ class History:
                 " WHERE l.batch=? AND l.profile=jobs.profile)"
             )
             params.append(batch)
-        for column, value in (("status", status), ("model", model), ("profile", profile)):
+        for column, value in (
+            ("status", status),
+            ("model", model),
+            ("profile", profile),
+            ("host", host),
+            ("user_name", user),
+        ):
             if value is not None:
                 clauses.append(f"{column}=?")
                 params.append(value)
@@ -722,7 +773,7 @@ class History:
         return [_record(row) for row in self._read(sql, tuple(params))]
 
 
-def _record(row: sqlite3.Row) -> JobRecord:
+def _record(row: Any) -> JobRecord:
     """A row as a record; a value another program (or a bad disk) mangled reads as empty."""
     return JobRecord(
         id=str(row["id"]),
@@ -739,6 +790,8 @@ def _record(row: sqlite3.Row) -> JobRecord:
         urls=[url for url in _json(row["urls"], list) or [] if isinstance(url, str)],
         paths=[path for path in _json(row["paths"], list) or [] if isinstance(path, str)],
         local_id=_text(row["local_id"]),
+        host=_text(row["host"]),
+        user=_text(row["user_name"]),
     )
 
 
@@ -763,7 +816,7 @@ def _json(value: object, kind: type[T]) -> T | None:
     return document if isinstance(document, kind) else None
 
 
-def _batch_line(row: sqlite3.Row) -> BatchLine:
+def _batch_line(row: Any) -> BatchLine:
     status = row["job_status"]
     if status is None:
         status = LINE_REFUSED if row["state"] == LINE_REFUSED else LINE_PENDING
@@ -777,6 +830,8 @@ def _batch_line(row: sqlite3.Row) -> BatchLine:
         urls=_json(row["urls"], list) or [],
         paths=_json(row["paths"], list) or [],
         attempts=row["attempts"],
+        host=_text(row["host"]),
+        user=_text(row["user_name"]),
     )
 
 
