@@ -427,7 +427,7 @@ def _run_lumen(args: list[str], env: dict[str, str], out: str, err: str, cwd: st
 
 # -- a throwaway PostgreSQL server for the shared-history tests ---------------------------
 
-POSTGRES_PASSWORD = "pg-test-pass-4f9c1e"  # the tests check it is never printed
+POSTGRES_PASSWORD = "pg-test-pass-4f9c1e"  # noqa: S105 - a throwaway server; never printed
 POSTGRES_REQUIRED = "PYTEST_LUMEN_REQUIRE_POSTGRES"  # set by .ci/run: no skipping there
 POSTGRES_FOLDER = "PYTEST_LUMEN_POSTGRES_DIR"  # set by conftest for all xdist workers
 
