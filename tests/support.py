@@ -54,6 +54,8 @@ JOB_SHAPE = frozenset(
         "profile",
         "base_url",
         "updated",
+        "host",
+        "user",
     }
 )
 WHSEC = "whsec_test_secret"  # the webhook signing secret of the tests

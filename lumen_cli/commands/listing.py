@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lumen_cli.commands.options import JsonOutput
+from lumen_cli.commands.options import HostFilter, JsonOutput, Mine
 from lumen_cli.context import AppContext, app_context
 from lumen_cli.errors import BadInput
 
@@ -70,11 +70,14 @@ def list_jobs(
             show_default=False,
         ),
     ] = None,
+    mine: Mine = False,
+    host: HostFilter = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """List the jobs of the local history, newest first.
+    """List the jobs of the history, newest first.
 
-    Only this profile's jobs.
+    Only this profile's jobs. On a shared history (history_url), every machine's:
+    --mine and --host narrow them to who sent them.
 
     A table on a terminal. Piped: one tab-separated line per job (id, status, model, mode,
     created, prompt, then the saved paths, URLs or error); --json: a JSON array.
@@ -88,6 +91,8 @@ def list_jobs(
         lumen list --refresh
 
         lumen list --batch shots --status failed
+
+        lumen list --mine --host render-1
     """
     state = app_context(ctx, json_output=json_output)
     if status is not None:
@@ -105,6 +110,8 @@ def list_jobs(
             profile=state.settings.profile,
             limit=limit,
             batch=batch,
+            host=host,
+            user=history.user if mine else None,
         )
 
     records = query()
@@ -115,7 +122,7 @@ def list_jobs(
     if not records and not json_output:
         state.output.info(
             "no jobs in the history yet"
-            if not (status or model or since or batch)
+            if not (status or model or since or batch or mine or host)
             else "no jobs match"
         )
         return

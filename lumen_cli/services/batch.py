@@ -5,14 +5,17 @@ The run, in order:
 1. **Plan** (``plan_batch``): read the file, check every line with the same checks as
    ``submit`` (and the ``-o`` template), and give each line its key (``batchfile``). Nothing
    is sent when a line is bad, unless ``skip_invalid``.
-2. **Open** the batch under its lock (one process per batch; a second one gets
-   ``BatchBusy``): record the batch and its lines, and turn this batch's submits still
-   ``submitting`` (a run that died with a request in flight) into ``unknown``.
+2. **Open** the batch under its lock (on the local file one process per batch: a second
+   one gets ``BatchBusy``; on a shared history any number, on any machines): record the
+   batch and its lines, and turn this batch's submits still ``submitting`` whose process
+   is gone (a run that died with a request in flight) into ``unknown``.
 3. **Send** what may be sent, ``concurrency`` lines at a time over the client's one
    connection pool. Each line is claimed (``History.claim_line``: the submit is recorded
-   before its POST) and sent through ``services.submit.send_recorded``, so a crash at any
-   moment leaves either a line never sent, or one whose outcome is ``unknown``, which is
-   never sent again unless ``retry_unknown``. All senders share one ``Pacer``: a 429 slows
+   before its POST, and only if no other run claimed the line since we read it) and sent
+   through ``services.submit.send_recorded``, so a crash at any moment leaves either a
+   line never sent, or one whose outcome is ``unknown``, which is never sent again unless
+   ``retry_unknown``. A line another run (another machine) claimed first is reported at
+   the end as that run left it, and named with the machine that sent it. All senders share one ``Pacer``: a 429 slows
    the whole batch and fails no line. After ``TROUBLE_LIMIT`` lines in a row fail for
    service reasons (5xx, network, outcome unknown) no new line is sent.
 4. **Follow** (``wait``): each accepted line's job joins the one follow service as soon as
@@ -44,7 +47,7 @@ from lumen_cli.errors import (
     exit_code_for_job,
     worst_exit_code,
 )
-from lumen_cli.history import LOCAL_ID_PREFIX, UNKNOWN
+from lumen_cli.history import LOCAL_ID_PREFIX, SUBMITTING, UNKNOWN
 from lumen_cli.output.batch import INVALID, PENDING, REFUSED, LineResult
 from lumen_cli.services.batchfile import (
     API_DEFAULT_DURATION,
@@ -156,6 +159,9 @@ class _Line:
     paths: list[str] = field(default_factory=list)
     reported: bool = False
     code: ExitCode = ExitCode.OK
+    attempts: int = 0  # how many times it had been claimed when we read it
+    host: str | None = None  # who sent its latest submit
+    elsewhere: bool = False  # another run claimed it first: its outcome is that run's
 
 
 class BatchRun:
@@ -241,6 +247,14 @@ class BatchRun:
                 "billed): see `lumen batch status "
                 f"{self.plan.name}`; --retry-unknown sends them again and may bill twice."
             )
+        elsewhere = self.elsewhere()
+        if elsewhere:
+            machines = ", ".join(f"{host}: {count}" for host, count in sorted(elsewhere.items()))
+            hints.append(
+                f"{plural(sum(elsewhere.values()), 'line was', 'lines were')} sent by other runs "
+                f"of this batch ({machines}); `lumen batch status {self.plan.name}` shows "
+                "every line."
+            )
         failed = statuses.count("failed")
         if failed and not self.options.retry_failed:
             hints.append(
@@ -257,9 +271,12 @@ class BatchRun:
             status = record.status if record is not None else PENDING
             if record is not None:
                 line.job_id, line.error, line.paths = record.job_id, record.error, record.paths
+                line.attempts, line.host = record.attempts, record.host
             line.status = status
             if sendable(status, self.options):
                 self._queue.append(line)
+            elif status == SUBMITTING:  # in flight in another run, alive (a shared history)
+                line.elsewhere = True
             elif self._to_follow(status, line):
                 follow_ids.append(self._track(line))
             else:
@@ -359,13 +376,12 @@ class BatchRun:
             mode=plan.mode,
             retry_failed=self.options.retry_failed,
             retry_unknown=self.options.retry_unknown,
+            attempts=line.attempts,
         )
-        if local_id is None:  # another run took it since we looked: report what it is now
-            now = known_lines(rt, self.plan).get(plan.key)
-            line.job_id = now.job_id if now else None
-            self._finish(line, now.status if now else PENDING, error=now.error if now else None)
+        if local_id is None:  # another run claimed it since we read it: reported at the end
+            line.elsewhere = True
             return
-        line.job_id = local_id
+        line.job_id, line.host = local_id, rt.history.host
         try:
             job = send_recorded(rt, local_id, plan.body, pacer=self.pacer)
         except OutcomeUnknown as error:
@@ -403,6 +419,8 @@ class BatchRun:
 
     def _not_sent(self, line: _Line, error: LumenError, *, refused: bool) -> None:
         line.job_id = None
+        if not refused:
+            line.host = None
         self.rt.history.release_line(
             self.profile, self.plan.name, line.plan.key, error=error.message, refused=refused
         )
@@ -516,6 +534,7 @@ class BatchRun:
                 id=line.job_id,
                 error=error,
                 paths=line.paths,
+                host=line.host,
             ),
             warn=warn,
         )
@@ -523,8 +542,38 @@ class BatchRun:
     def _result(self, result: LineResult, *, warn: bool = True) -> None:
         self.display.result(result, warn=warn)
 
+    def _report_elsewhere(self) -> None:
+        """Lines that another run claimed first (another machine sending the same batch):
+        each as the history has it now, sent by that machine. Their outcome is that run's
+        to report: they count as done here."""
+        lines = [line for line in self._lines.values() if line.elsewhere and not line.reported]
+        if not lines:
+            return
+        try:
+            now = known_lines(self.rt, self.plan)
+        except LumenError:  # the history is gone too: say what we knew
+            now = {}
+        for line in lines:
+            record = now.get(line.plan.key)
+            if record is not None:
+                line.job_id, line.host = record.job_id, record.host
+                status, error, paths = record.status, record.error, record.paths
+            else:
+                status, error, paths = line.status, line.error, line.paths
+            self._finish(line, status, error=error, paths=paths, code=ExitCode.OK, warn=False)
+
+    def elsewhere(self) -> dict[str, int]:
+        """How many lines other runs sent, by the machine that sent them."""
+        hosts: dict[str, int] = {}
+        for line in self._lines.values():
+            if line.elsewhere:
+                host = line.host or "another run"
+                hosts[host] = hosts.get(host, 0) + 1
+        return hosts
+
     def _report_rest(self) -> None:
         """Every line still without a result gets one: what is known of it now."""
+        self._report_elsewhere()
         reason = "interrupted" if not self.stopped else self.stopped
         for line in self._lines.values():
             if line.reported:

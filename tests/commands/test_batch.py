@@ -16,7 +16,7 @@ from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import CLI
 from tests.support import post_count
 
-RESULT_KEYS = {"line", "custom_id", "id", "status", "error", "paths"}
+RESULT_KEYS = {"line", "custom_id", "id", "status", "error", "paths", "host"}
 
 
 @pytest.fixture(scope="module")
