@@ -439,8 +439,8 @@ class PostgresDatabase(Database):
         return HistoryUnreachable(
             f"cannot reach the shared history at {self.where}: {self._clean(exc)}",
             hint="Check that the server is up and history_url is right (user and password "
-            "come from the URL, ~/.pgpass or PGPASSWORD); nothing was sent. "
-            "`lumen config unset history_url` goes back to the local file.",
+            "come from the URL, ~/.pgpass or PGPASSWORD); `lumen config unset history_url` "
+            "goes back to the local file.",
         )
 
     def _clean(self, exc: BaseException) -> str:

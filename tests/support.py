@@ -575,3 +575,14 @@ def _postgres_bin() -> Path:
             "(apt-get install postgresql)"
         )
     return versions[-1].parent
+
+
+def machine_env(home: Path, name: str, history_url: str) -> dict[str, str]:
+    """The environment of ``lumen`` on another machine named *name*: a config and data
+    folder of its own, the test's sandbox and key, and the shared history at *history_url*."""
+    env = dict(os.environ)
+    env["LUMEN_CONFIG_DIR"] = str(home / name / "config")
+    env["LUMEN_DATA_DIR"] = str(home / name / "data")
+    env["LUMEN_HISTORY_URL"] = history_url
+    env["LUMEN_HOST_NAME"] = name
+    return env
