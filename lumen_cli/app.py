@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "download": ("download", "download", "Save the videos of succeeded jobs, resumably."),
     "list": ("listing", "list_jobs", "List the jobs of the history, newest first."),
     "batch": ("batch", "app", "Send many jobs from a file, each exactly once."),
+    "history": ("history", "app", "Copy the local history into a shared one."),
     "webhook": ("webhook", "app", "Receive, check and send signed job results (webhooks)."),
     "config": ("config", "app", "Read and write settings."),
     "auth": ("auth", "app", "Store, check and forget the API key."),

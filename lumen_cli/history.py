@@ -22,6 +22,7 @@ its runner is alive (:meth:`History.open_batch`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -204,6 +205,26 @@ class BatchSummary:
             "updated_at": self.updated_at,
             "lines": self.lines,
             "counts": self.counts,
+        }
+
+
+@dataclass
+class Copied:
+    """What :meth:`History.copy_to` did, table by table: rows copied, and rows the target
+    already held (left as they were, but for saved paths, which are merged)."""
+
+    jobs: tuple[int, int] = (0, 0)
+    batches: tuple[int, int] = (0, 0)
+    lines: tuple[int, int] = (0, 0)
+
+    def to_json(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {"copied": copied, "present": present}
+            for name, (copied, present) in (
+                ("jobs", self.jobs),
+                ("batches", self.batches),
+                ("lines", self.lines),
+            )
         }
 
 
@@ -710,6 +731,45 @@ class History:
                 summaries[row["batch"]].counts[row["s"]] = row["n"]
         return list(summaries.values())
 
+    # -- copying -------------------------------------------------------------------
+
+    def copy_to(self, target: History, *, chunk: int = 1000) -> Copied:
+        """Copy every job, batch and batch line of this history into *target*, keeping ids,
+        times, requests and saved paths. Idempotent: a row *target* already holds stays as
+        it is, but a job takes the saved paths and the details (prompt, request, who sent
+        it) it lacks. Jobs lumen sent, from a
+        history older than the record of who sent them, are recorded as sent by this
+        history's host and user.
+
+        Copied *chunk* rows at a time, each chunk in one transaction of *target*: a copy
+        cut off half way is finished by running it again.
+        """
+        copied = Copied()
+        for table, columns in _COPIED.items():
+            done = present = 0
+            last = -1
+            while True:
+                rows = self._read(
+                    f"SELECT rowid, {', '.join(columns)} FROM {table} WHERE rowid>?"  # noqa: S608
+                    " ORDER BY rowid LIMIT ?",
+                    (last, chunk),
+                )
+                if not rows:
+                    break
+                last = rows[-1][0]
+                values = [self._copied_row(table, columns, row) for row in rows]
+                insert = functools.partial(_insert_new, table=table, columns=columns, rows=values)
+                added = target._run(insert)
+                done, present = done + added, present + len(values) - added
+            setattr(copied, _COPIED_NAMES[table], (done, present))
+        return copied
+
+    def _copied_row(self, table: str, columns: tuple[str, ...], row: Any) -> tuple[Any, ...]:
+        values = dict(zip(columns, tuple(row)[1:], strict=True))
+        if table == "jobs" and values["local_id"] and not values["host"]:
+            values["host"], values["user_name"] = self.host, self.user
+        return tuple(values[column] for column in columns)
+
     # -- reads -------------------------------------------------------------------
 
     def counts(self, *, profile: str | None = None) -> dict[str, int]:
@@ -771,6 +831,72 @@ class History:
             sql += " LIMIT ?"
             params.append(limit)
         return [_record(row) for row in self._read(sql, tuple(params))]
+
+
+# What History.copy_to copies: every column but the rowid (the target numbers its rows).
+_COPIED: dict[str, tuple[str, ...]] = {
+    "jobs": (
+        "id", "profile", "base_url", "created_at", "updated_at", "status", "model", "prompt",
+        "mode", "request", "error", "urls", "paths", "local_id", "host", "user_name", "runner",
+    ),
+    "batches": ("profile", "name", "source", "base_url", "created_at", "updated_at"),
+    "batch_lines": (
+        "profile", "batch", "key", "line", "custom_id", "state", "local_id", "error",
+        "attempts", "updated_at",
+    ),
+}  # fmt: skip
+_COPIED_NAMES = {"jobs": "jobs", "batches": "batches", "batch_lines": "lines"}
+# A job the target holds already (learnt of from a webhook, say) takes what it lacks.
+_ON_CONFLICT = {
+    "jobs": "ON CONFLICT (id) DO UPDATE SET model=COALESCE(jobs.model, excluded.model),"
+    " prompt=COALESCE(jobs.prompt, excluded.prompt), mode=COALESCE(jobs.mode, excluded.mode),"
+    " local_id=COALESCE(jobs.local_id, excluded.local_id),"
+    " host=COALESCE(jobs.host, excluded.host),"
+    " user_name=COALESCE(jobs.user_name, excluded.user_name),"
+    " request=CASE WHEN jobs.request='{}' THEN excluded.request ELSE jobs.request END",
+    "batches": "ON CONFLICT DO NOTHING",
+    "batch_lines": "ON CONFLICT DO NOTHING",
+}
+
+
+def _insert_new(
+    db: Database, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> int:
+    """Insert the *rows* of *table* that *db* does not hold yet, in one transaction; how
+    many were new. A job already held takes the details and saved paths it lacked."""
+    count = f"SELECT COUNT(*) FROM {table}"  # noqa: S608 - lumen's own table names
+    with db.transaction():
+        before = int(db.execute(count).fetchone()[0])
+        db.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)})"  # noqa: S608
+            f" VALUES ({', '.join('?' * len(columns))}) {_ON_CONFLICT.get(table, '')}",
+            rows,
+        )
+        added = int(db.execute(count).fetchone()[0]) - before
+        if table == "jobs":
+            _merge_paths(db, {row[0]: row[columns.index("paths")] for row in rows})
+    return added
+
+
+def _merge_paths(db: Database, paths: dict[str, str]) -> None:
+    """Add to each job of *paths* (id -> JSON list) the saved paths it does not list yet."""
+    wanted = {job_id: _json(text, list) or [] for job_id, text in paths.items()}
+    wanted = {job_id: more for job_id, more in wanted.items() if more}
+    if not wanted:
+        return
+    ids = list(wanted)
+    rows = db.execute(
+        db.locking(f"SELECT id, paths FROM jobs WHERE id IN ({','.join('?' * len(ids))})"),  # noqa: S608
+        ids,
+    ).fetchall()
+    updates = []
+    for job_id, text in rows:
+        known = _json(text, list) or []
+        merged = known + [path for path in wanted[job_id] if path not in known]
+        if merged != known:
+            updates.append((json.dumps(merged), job_id))
+    if updates:
+        db.executemany("UPDATE jobs SET paths=? WHERE id=?", updates)
 
 
 def _record(row: Any) -> JobRecord:

@@ -15,9 +15,10 @@ The run, in order:
    through ``services.submit.send_recorded``, so a crash at any moment leaves either a
    line never sent, or one whose outcome is ``unknown``, which is never sent again unless
    ``retry_unknown``. A line another run (another machine) claimed first is reported at
-   the end as that run left it, and named with the machine that sent it. All senders share one ``Pacer``: a 429 slows
-   the whole batch and fails no line. After ``TROUBLE_LIMIT`` lines in a row fail for
-   service reasons (5xx, network, outcome unknown) no new line is sent.
+   the end as that run left it, and named with the machine that sent it. All senders
+   share one ``Pacer``: a 429 slows the whole batch and fails no line. After
+   ``TROUBLE_LIMIT`` lines in a row fail for service reasons (5xx, network, outcome
+   unknown) no new line is sent.
 4. **Follow** (``wait``): each accepted line's job joins the one follow service as soon as
    it is accepted, while other lines are still being sent; lines of earlier runs that are
    still running are re-attached. With ``download`` each job is saved as it succeeds.

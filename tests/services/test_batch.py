@@ -313,7 +313,7 @@ def test_losing_the_shared_history_mid_batch_stops_sending_and_says_how_to_resum
     with psycopg.connect(postgres_url, autocommit=True) as conn:  # the server is gone
         conn.execute(f"ALTER ROLE {role} NOLOGIN")
         conn.execute(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename='{role}'"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename=%s", (role,)
         )
     code, out, err = run.wait()
     assert code == 6, err
