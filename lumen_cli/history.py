@@ -964,10 +964,11 @@ def _batch_line(row: Any) -> BatchLine:
 class Glance:
     """The history read-only, for answers that must come at once and change nothing (shell
     completion): no schema work, no write, no wait for a lock; a file that is missing, busy
-    or unreadable answers nothing.
+    or unreadable answers nothing. *path* None stands for a shared history, which answers
+    nothing either: a shell waits on no network.
     """
 
-    def __init__(self, path: Path, *, limit: int = 200) -> None:
+    def __init__(self, path: Path | None, *, limit: int = 200) -> None:
         self.path = path
         self.limit = limit
 
@@ -1011,7 +1012,7 @@ class Glance:
         import sqlite3
         from urllib.parse import quote
 
-        if not self.path.is_file():
+        if self.path is None or not self.path.is_file():
             return []
         try:
             # Read-only, and no waiting: a shell is waiting for the answer.
