@@ -16,6 +16,10 @@ from lumen_cli.errors import BadInput
 from lumen_cli.text import shorten
 
 MIN_DURATION = 4
+# What the API makes when a request names no duration (seconds), resolution or aspect ratio.
+API_DEFAULT_DURATION = 5
+API_DEFAULT_RESOLUTION = "720p"
+API_DEFAULT_ASPECT_RATIO = "16:9"
 PLACEHOLDERS = ("id", "index", "model", "prompt", "date")  # of -o file name templates
 BATCH_PLACEHOLDERS = ("custom_id", "line")  # what `batch` knows of each job besides
 _ASPECT_RATIO = re.compile(r"[1-9][0-9]*:[1-9][0-9]*")

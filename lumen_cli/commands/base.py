@@ -113,6 +113,8 @@ METAVARS = {
     "exec_command": "COMMAND",
     "timestamp": "UNIX_TIME",
     "job_id": "ID",
+    "by": "{model|day|profile|batch}",
+    "max_credits": "CREDITS",
 }
 
 
