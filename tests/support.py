@@ -88,6 +88,21 @@ def history_records(home: Path, name: str = "history.sqlite3") -> dict[str, JobR
         history.close()
 
 
+PRICES = """
+[prices]
+seedance-2 = 10
+veo-3-1 = { 720p = 20, 1080p = 40 }
+"""  # README's example of a [prices] table
+
+
+def write_config(home: Path, text: str = PRICES) -> Path:
+    """Write the config file of the test's *home* (by default, README's [prices] table)."""
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+    return config
+
+
 def home_snapshot() -> frozenset[tuple[str, int, int]]:
     """Every file under the machine's lumen config and data folders: (path, size, mtime)."""
     from lumen_cli.config import config_dir, data_dir

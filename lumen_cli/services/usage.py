@@ -105,11 +105,13 @@ class Usage:
         return missing.unpriced
 
     def rows(self) -> list[tuple[str | None, Tally]]:
-        """The groups in the order people read them: days oldest first, others by seconds."""
+        """The groups in the order people read them: days oldest first, others by seconds
+        of video, the jobs of no model (or batch) last."""
         if self.by == "day":
             return sorted(self.groups.items(), key=lambda item: item[0] or "")
         return sorted(
-            self.groups.items(), key=lambda item: (-item[1].seconds_requested, item[0] or "")
+            self.groups.items(),
+            key=lambda item: (item[0] is None, -item[1].seconds_requested, item[0] or ""),
         )
 
     def to_json(self) -> dict[str, Any]:
