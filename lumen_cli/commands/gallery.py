@@ -28,6 +28,7 @@ def gallery(
             "-o",
             help="The page to write: a file, or a folder to hold lumen-gallery.html.",
             show_default=False,
+            show_envvar=False,  # not the `output` setting of downloads
             metavar="FILE",
         ),
     ] = None,

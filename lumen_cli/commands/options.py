@@ -80,7 +80,13 @@ StatusFilter = Annotated[
 ]
 ModelFilter = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Only jobs of this model.", show_default=False),
+    typer.Option(
+        "--model",
+        "-m",
+        help="Only jobs of this model.",
+        show_default=False,
+        show_envvar=False,  # a filter, not the `model` setting
+    ),
 ]
 Since = Annotated[
     str | None,
