@@ -31,10 +31,13 @@ CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-sta
 HOSTILE = '<script>window.pwned = 1</script>"><img src=x onerror="window.pwned = 2">\x1b[31m'
 # How long a page has to load a video's metadata from disk, in milliseconds.
 METADATA_TIMEOUT_MS = 10_000
+# Read at import: every test runs without the LUMEN_* variables of the environment.
+REQUIRE_BROWSER = bool(os.environ.get("LUMEN_REQUIRE_BROWSER"))
+SCREENSHOT = os.environ.get("LUMEN_GALLERY_SCREENSHOT")
 
 
 def _no_browser(reason: str) -> None:
-    if os.environ.get("LUMEN_REQUIRE_BROWSER"):
+    if REQUIRE_BROWSER:
         pytest.fail(f"LUMEN_REQUIRE_BROWSER is set, but {reason}")
     pytest.skip(f"no browser test: {reason}")
 
@@ -149,9 +152,9 @@ def test_the_page_plays_every_saved_video_and_runs_nothing_from_the_history(
     assert sizes[saved["16:9"]] == (160, 90)
     assert sizes[saved["9:16"]] == (90, 160)
     assert sizes[saved["1:1"]] == (120, 120)
-    if os.environ.get("LUMEN_GALLERY_SCREENSHOT"):
+    if SCREENSHOT:
         page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=os.environ["LUMEN_GALLERY_SCREENSHOT"])
+        page.screenshot(path=SCREENSHOT)
 
     # The hostile prompt is text on the card, escape code shown, and ran nothing.
     prompt = page.text_content(f'.card[data-id="{hostile}"] .prompt')
