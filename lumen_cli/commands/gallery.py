@@ -16,7 +16,6 @@ from lumen_cli.commands.options import (
     parse_since,
 )
 from lumen_cli.context import app_context
-from lumen_cli.errors import BadInput
 
 
 def gallery(
@@ -68,7 +67,13 @@ def gallery(
     """
     from lumen_cli import __version__
     from lumen_cli.output.gallery import render_page
-    from lumen_cli.services.gallery import gallery_items, open_in_browser, page_path, write_page
+    from lumen_cli.services.gallery import (
+        gallery_items,
+        gallery_records,
+        open_in_browser,
+        page_path,
+        write_page,
+    )
 
     state = app_context(ctx, json_output=json_output)
     out = state.output
@@ -76,12 +81,7 @@ def gallery(
     now = time.time()
     since_ts = parse_since(since, now) if since else None
     page = page_path(output)
-    profile = state.settings.profile
-    if batch is not None and batch not in {b.name for b in state.history.batches(profile)}:
-        raise BadInput(f"no batch named {batch!r} in the history", hint="See `lumen batch list`.")
-    records = state.history.list(
-        status=status, model=model, since=since_ts, profile=profile, batch=batch
-    )
+    records = gallery_records(state, status=status, model=model, since=since_ts, batch=batch)
     items = gallery_items(records, page)
     if json_output:
         out.json(items)
@@ -100,7 +100,7 @@ def gallery(
     from lumen_cli.text import plural
 
     heading = (
-        f"{plural(len(items), 'job')} of profile {profile}"
+        f"{plural(len(items), 'job')} of profile {state.settings.profile}"
         + (f" ({filters})" if filters else "")
         + f", newest first · made {format_time(now)}"
     )

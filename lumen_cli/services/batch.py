@@ -605,7 +605,8 @@ def to_send(
 
 
 def check_budget(rt: Runtime, lines: list[PlannedLine], max_credits: float) -> None:
-    """Raise ``BadInput`` unless *lines* are estimated, in full, at *max_credits* or less."""
+    """Raise ``BadInput`` unless *lines* are estimated, in full, at *max_credits* or less
+    (by the ``[prices]`` of the config file)."""
     config = rt.settings.file.path
     prices = load_prices(rt.settings.data, config)
     if prices is None:

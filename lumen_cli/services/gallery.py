@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from lumen_cli.history import JobRecord
+    from lumen_cli.services import Runtime
 
 DEFAULT_PAGE = "lumen-gallery.html"
 PAGE_MODE = 0o644  # a page to share, as sidecars are
@@ -53,6 +54,21 @@ def video_src(path: str, page_dir: Path) -> str:
         return Path(path).as_uri()
     encoded = quote(Path(relative).as_posix(), safe="/")
     return encoded if encoded.startswith("../") else f"./{encoded}"
+
+
+def gallery_records(
+    rt: Runtime,
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    since: float | None = None,
+    batch: str | None = None,
+) -> list[JobRecord]:
+    """This profile's jobs for the page, newest first; a *batch* must exist."""
+    profile = rt.settings.profile
+    if batch is not None and batch not in {known.name for known in rt.history.batches(profile)}:
+        raise BadInput(f"no batch named {batch!r} in the history", hint="See `lumen batch list`.")
+    return rt.history.list(status=status, model=model, since=since, profile=profile, batch=batch)
 
 
 def gallery_items(records: Sequence[JobRecord], page: Path) -> list[dict[str, Any]]:

@@ -119,7 +119,7 @@ def test_a_history_of_thousands_of_hostile_jobs(cli: CLI, home: Path, work: Path
     clip = work / "clip.mp4"
     clip.write_bytes(VIDEO)
     hostile = '<script>alert(1)</script>"><img src=x onerror=alert(1)>\x1b[2J'
-    count = 3000
+    count = 1500
     record_jobs(
         home,
         [

@@ -140,7 +140,7 @@ def test_a_bad_price_table_names_the_file(cli: CLI, home: Path) -> None:
 
 
 def test_a_history_of_thousands_of_jobs(cli: CLI, home: Path) -> None:
-    count = 5000
+    count = 2000
     start = int(time.time()) - count * 60
     record_jobs(
         home,
