@@ -26,6 +26,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "download": ("download", "download", "Save the videos of succeeded jobs, resumably."),
     "list": ("listing", "list_jobs", "List the jobs of the history, newest first."),
     "batch": ("batch", "app", "Send many jobs from a file, each exactly once."),
+    "gallery": (
+        "gallery",
+        "gallery",
+        "Write one HTML page of the history's jobs: videos, prompts, filters.",
+    ),
+    "usage": (
+        "usage",
+        "usage",
+        "Show jobs, seconds of video and estimated credits, from the history.",
+    ),
     "history": ("history", "app", "Copy the local history into a shared one."),
     "webhook": ("webhook", "app", "Receive, check and send signed job results (webhooks)."),
     "config": ("config", "app", "Read and write settings."),

@@ -780,6 +780,18 @@ class History:
             sql, params = sql + " WHERE profile=?", (profile,)
         return {str(status): int(n) for status, n in self._read(sql + " GROUP BY status", params)}
 
+    def job_batches(self, *, profile: str | None = None) -> dict[str, str]:
+        """The batch of every job a batch line points at (each line's latest submit), by
+        job id; a line sent again leaves its earlier jobs out."""
+        sql = (
+            "SELECT j.id, l.batch FROM batch_lines l"
+            " JOIN jobs j ON j.local_id=l.local_id AND j.profile=l.profile"
+        )
+        params: tuple[Any, ...] = ()
+        if profile is not None:
+            sql, params = sql + " WHERE l.profile=?", (profile,)
+        return {str(row[0]): str(row[1]) for row in self._read(sql, params)}
+
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._read("SELECT * FROM jobs WHERE id=?", (job_id,))
         return _record(rows[0]) if rows else None

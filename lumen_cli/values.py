@@ -20,6 +20,10 @@ MIN_DURATION = 4
 KNOWN_MODELS = ("seedance-2", "seedance-2-fast", "veo-3-1")  # the vendor page's examples
 COMMON_RESOLUTIONS = ("480p", "720p", "1080p")
 COMMON_ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
+# What the API makes when a request names no duration (seconds), resolution or aspect ratio.
+API_DEFAULT_DURATION = 5
+API_DEFAULT_RESOLUTION = "720p"
+API_DEFAULT_ASPECT_RATIO = "16:9"
 PLACEHOLDERS = ("id", "index", "model", "prompt", "date")  # of -o file name templates
 BATCH_PLACEHOLDERS = ("custom_id", "line")  # what `batch` knows of each job besides
 _ASPECT_RATIO = re.compile(r"[1-9][0-9]*:[1-9][0-9]*")

@@ -90,6 +90,22 @@ def history_records(home: Path, name: str = "history.sqlite3") -> dict[str, JobR
         history.close()
 
 
+PRICES = """
+[prices]
+seedance-2 = 10
+veo-3-1 = { 720p = 20, 1080p = 40 }
+"""  # README's example of a [prices] table
+
+
+def write_config(home: Path, text: str = PRICES) -> Path:
+    """Write the config file of the test's *home* (by default, README's [prices] table)."""
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+    config.chmod(0o600)  # as lumen writes it (doctor checks)
+    return config
+
+
 def home_snapshot() -> frozenset[tuple[str, int, int]]:
     """Every file under the machine's lumen config and data folders: (path, size, mtime)."""
     from lumen_cli.config import config_dir, data_dir
@@ -140,12 +156,61 @@ def make_job(
     response.raise_for_status()
     job_id = str(response.json()["id"])
     if end:
-        finish = api.post(f"/_sandbox/jobs/{job_id}/finish", json={"status": end})
-        if finish.status_code == 409:  # a slow machine: the sandbox ended it first, by itself
-            assert api.get(f"{JOBS_PATH}/{job_id}").json()["status"] == end
-        else:
-            finish.raise_for_status()
+        finish_job(api, job_id, end)
     return job_id
+
+
+def finish_job(api: httpx.Client, job_id: str, end: str = "succeeded") -> None:
+    """Force the sandbox job *job_id* to its end (*end*) at once."""
+    finish = api.post(f"/_sandbox/jobs/{job_id}/finish", json={"status": end})
+    if finish.status_code == 409:  # a slow machine: the sandbox ended it first, by itself
+        assert api.get(f"{JOBS_PATH}/{job_id}").json()["status"] == end
+    else:
+        finish.raise_for_status()
+
+
+@dataclass
+class Recorded:
+    """A job to write into a history as if lumen had submitted it (see :func:`record_jobs`)."""
+
+    id: str
+    request: dict[str, Any]
+    status: str = "succeeded"
+    created: int | None = None
+    urls: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    error: str | None = None
+    profile: str = "default"
+
+
+def record_jobs(home: Path, jobs: Sequence[Recorded], name: str = "history.sqlite3") -> None:
+    """Write *jobs* into the history of *home* the way a submit does, in a fraction of the
+    time the sandbox takes (for histories of thousands of jobs)."""
+    from lumen_cli.api.models import detect_mode
+    from lumen_cli.history import History
+
+    history = History(home / "data" / name)
+    try:
+        for job in jobs:
+            local_id = history.record_submitting(
+                profile=job.profile,
+                base_url="https://lumen.example",
+                request=job.request,
+                mode=detect_mode(job.request),
+            )
+            answer = Job(
+                id=job.id,
+                status=job.status,
+                created=job.created,
+                model=job.request.get("model"),
+                urls=job.urls,
+                error=job.error,
+            )
+            history.resolve_submitted(local_id, answer)
+            if job.paths:
+                history.add_paths(job.id, list(job.paths))
+    finally:
+        history.close()
 
 
 class StepClock(FakeClock):

@@ -26,7 +26,16 @@ from lumen_cli.app import help_pages
 from lumen_cli.history import History
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from lumen_cli.webhook.protocol import sample_event, sign
-from tests.support import ROOT, TEST_KEY, WHSEC, Receiver, free_port, make_job
+from tests.support import (
+    PRICES,
+    ROOT,
+    TEST_KEY,
+    WHSEC,
+    Receiver,
+    free_port,
+    make_job,
+    write_config,
+)
 
 BIN = str(Path(sys.executable).parent)
 SERVERS = re.compile(r"^lumen (--sandbox )?(webhook listen|sandbox serve)\b")
@@ -83,7 +92,8 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture
 def scene(home: Path, sandbox: SandboxServer, api: httpx.Client) -> dict[str, str]:
     """The test's home with what the examples name: two succeeded jobs in the history and on
-    the sandbox, batch files, a signed webhook body, folders for completion scripts."""
+    the sandbox, a batch, batch files, prices, a signed webhook body, folders for completion
+    scripts."""
     work = home / "work"
     work.mkdir()
     history = History(home / "data" / "history.sqlite3")
@@ -104,6 +114,7 @@ def scene(home: Path, sandbox: SandboxServer, api: httpx.Client) -> dict[str, st
             history.open_batch("default", "shots", source="shots.jsonl", base_url="", lines=lines)
     finally:
         history.close()
+    write_config(home, PRICES + "seedance-2-fast = 6\n")  # for --max-credits and estimates
     (work / "prompts.txt").write_text("a cat on the grass\na dog on the beach\n")
     shots = [{"custom_id": "fox", "prompt": "a red fox"}, {"custom_id": "owl", "prompt": "an owl"}]
     (work / "shots.jsonl").write_text("".join(json.dumps(line) + "\n" for line in shots))

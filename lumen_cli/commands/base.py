@@ -113,6 +113,8 @@ METAVARS = {
     "exec_command": "COMMAND",
     "timestamp": "UNIX_TIME",
     "job_id": "ID",
+    "by": "{model|day|profile|batch}",
+    "max_credits": "CREDITS",
 }
 
 
@@ -136,10 +138,14 @@ def _notes(param: Any) -> tuple[str, ...]:
         notes.append("required")
     if getattr(param, "multiple", False) or getattr(param.type_descriptor, "is_list", False):
         notes.append("repeatable")
+    # An option named as a setting's flag shows the setting, unless it says it is none
+    # (show_envvar=False: `list --model` filters; it does not pick a model).
     setting = next(
         (key for key in KEYS.values() if key.flag and key.flag in getattr(param, "opts", ())),
         None,
     )
+    if getattr(param, "show_envvar", True) is False:
+        setting = None
     if setting is not None:
         notes.append(f"setting: {setting.name}")
         notes.append(f"env: {setting.env_var}")

@@ -147,11 +147,23 @@ def run(
             show_default=False,
         ),
     ] = None,
+    max_credits: Annotated[
+        float | None,
+        typer.Option(
+            "--max-credits",
+            min=0,
+            help="Send nothing when the lines to send are estimated to cost more than this "
+            "(from [prices] in the config file).",
+            rich_help_panel=BATCH,
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
             "--dry-run",
-            help="Check the file and print what would be sent, with a summary; send nothing.",
+            help="Check the file and print what would be sent, with a summary and the "
+            "estimated cost; send nothing.",
         ),
     ] = False,
     model: Model = None,
@@ -199,6 +211,11 @@ def run(
     --name) sends only lines never accepted and follows those still running (--wait). A
     line whose outcome is unknown is never sent again without --retry-unknown.
 
+    --dry-run and --max-credits estimate the cost of the lines to send from the [prices]
+    table of the config file (credits per second by model and resolution); --max-credits N
+    sends nothing (exit 2) when the estimate is higher than N, or when no price covers a
+    line.
+
     Output: one result per line as soon as it is known ({line, custom_id, id, status,
     error, paths} with --json; ids with -q). Exit 0 when every line was accepted (with
     --wait: succeeded), 2 for invalid lines, 6 for lines not accepted or unknown, and
@@ -207,6 +224,8 @@ def run(
     **Examples**
 
         lumen batch prompts.txt -m seedance-2-fast -d 5 --dry-run
+
+        lumen batch prompts.txt --max-credits 500
 
         lumen batch shots.jsonl -c 8 --results results.jsonl
 
@@ -264,6 +283,7 @@ def run(
         interval=interval,
         download_workers=download_workers,
         resume_command=_resume_command(state.sandbox, file, name),
+        max_credits=max_credits,
     )
     if dry_run:
         raise typer.Exit(int(preview(state, plan, options)))

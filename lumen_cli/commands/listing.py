@@ -1,75 +1,41 @@
-"""``lumen list``: the local job history, newest first."""
+"""``lumen list``: the job history, newest first."""
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lumen_cli.commands.options import HostFilter, JsonOutput, Mine
+from lumen_cli.commands.options import (
+    BatchFilter,
+    HostFilter,
+    JsonOutput,
+    Mine,
+    ModelFilter,
+    Since,
+    StatusFilter,
+    check_status,
+    parse_since,
+)
 from lumen_cli.context import AppContext, app_context
-from lumen_cli.errors import BadInput
 
 if TYPE_CHECKING:
     from lumen_cli.history import JobRecord
 
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-STATUSES = ("submitting", "unknown", "queued", "processing", "succeeded", "failed", "cancelled")
-
-
-def parse_since(value: str, now: float) -> float:
-    """``30m``, ``2h``, ``7d``, ``1w``, or an ISO date/time (local time), as a Unix time."""
-    match = _RELATIVE.match(value.strip().lower())
-    if match:
-        return now - int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    import datetime as dt
-
-    try:
-        return dt.datetime.fromisoformat(value.strip()).timestamp()
-    except ValueError:
-        raise BadInput(
-            f"--since takes a span like 2h or 7d, or a date like 2026-11-01; got {value!r}"
-        ) from None
-
 
 def list_jobs(
     ctx: typer.Context,
-    status: Annotated[
-        str | None,
-        typer.Option(
-            "--status",
-            "-s",
-            help=f"Only jobs with this status ({', '.join(STATUSES)}).",
-            show_default=False,
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Only jobs of this model.", show_default=False),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since", help="Only jobs created since: 2h, 7d, 1w or 2026-11-01.", show_default=False
-        ),
-    ] = None,
+    status: StatusFilter = None,
+    model: ModelFilter = None,
+    since: Since = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="At most this many jobs.")
     ] = 50,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ask the API about unfinished jobs first.")
     ] = False,
-    batch: Annotated[
-        str | None,
-        typer.Option(
-            "--batch",
-            help="Only the jobs of this batch (see `lumen batch list`).",
-            show_default=False,
-        ),
-    ] = None,
+    batch: BatchFilter = None,
     mine: Mine = False,
     host: HostFilter = None,
     json_output: JsonOutput = False,
@@ -95,10 +61,7 @@ def list_jobs(
         lumen list --mine --host render-1
     """
     state = app_context(ctx, json_output=json_output)
-    if status is not None:
-        status = status.strip().lower()  # SUCCEEDED, Succeeded: any case
-        if status not in STATUSES:
-            raise BadInput(f"unknown status {status!r}", hint=f"Use one of: {', '.join(STATUSES)}.")
+    status = check_status(status)
     since_ts = parse_since(since, time.time()) if since else None
     history = state.history
 

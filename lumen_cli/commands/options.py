@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from lumen_cli.errors import BadInput
 
 if TYPE_CHECKING:
     from lumen_cli.api.request import JobSpec
@@ -72,6 +75,72 @@ DownloadWorkers = Annotated[
         help="Files saved at once, beside the polling.",
     ),
 ]
+
+# -- filters on the history (`list`, `gallery`, `usage`) ---------------------------------------
+
+STATUSES = ("submitting", "unknown", "queued", "processing", "succeeded", "failed", "cancelled")
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+StatusFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        "-s",
+        help=f"Only jobs with this status ({', '.join(STATUSES)}).",
+        show_default=False,
+    ),
+]
+ModelFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Only jobs of this model.",
+        show_default=False,
+        show_envvar=False,  # a filter, not the `model` setting
+    ),
+]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since", help="Only jobs created since: 2h, 7d, 1w or 2026-11-01.", show_default=False
+    ),
+]
+BatchFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--batch",
+        help="Only the jobs of this batch (see `lumen batch list`).",
+        show_default=False,
+    ),
+]
+
+
+def check_status(status: str | None) -> str | None:
+    """A ``--status`` filter in any case (``SUCCEEDED``), as the history spells it."""
+    if status is None:
+        return None
+    status = status.strip().lower()
+    if status not in STATUSES:
+        raise BadInput(f"unknown status {status!r}", hint=f"Use one of: {', '.join(STATUSES)}.")
+    return status
+
+
+def parse_since(value: str, now: float) -> float:
+    """``30m``, ``2h``, ``7d``, ``1w``, or an ISO date/time (local time), as a Unix time."""
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        return now - int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(value.strip()).timestamp()
+    except ValueError:
+        raise BadInput(
+            f"--since takes a span like 2h or 7d, or a date like 2026-11-01; got {value!r}"
+        ) from None
+
 
 # -- the request fields of `submit` (and, as defaults for every line, of `batch`) ----------
 

@@ -127,6 +127,12 @@ def submit(
         else:
             out.json(shown) if json_output else out.lines(json_text(shown, indent=2))
         out.info(f"dry run: {mode}, nothing was sent")
+        from lumen_cli.output.usage import cost_note
+        from lumen_cli.pricing import load_prices, requested_seconds
+
+        prices = load_prices(state.settings.data, state.config_file.path)
+        estimate = prices.of_request(body) if prices is not None else None
+        out.info(cost_note(estimate, requested_seconds(body), state.config_file.path))
         return
 
     from lumen_cli.output.jobs import job_document, show_job

@@ -50,8 +50,9 @@ from lumen_cli.errors import (
 )
 from lumen_cli.history import LOCAL_ID_PREFIX, SUBMITTING, UNKNOWN
 from lumen_cli.output.batch import INVALID, PENDING, REFUSED, LineResult
+from lumen_cli.output.usage import cost_note
+from lumen_cli.pricing import PRICES_HINT, Prices, credits_value, format_credits, load_prices
 from lumen_cli.services.batchfile import (
-    API_DEFAULT_DURATION,
     BadLine,
     PlannedLine,
     detect_format,
@@ -59,7 +60,7 @@ from lumen_cli.services.batchfile import (
     read_lines,
 )
 from lumen_cli.text import plural
-from lumen_cli.values import BATCH_PLACEHOLDERS, check_template
+from lumen_cli.values import API_DEFAULT_DURATION, BATCH_PLACEHOLDERS, check_template
 
 if TYPE_CHECKING:
     from lumen_cli.api.pacing import Pacer
@@ -114,6 +115,7 @@ class BatchOptions:
     interval: float | None = None
     download_workers: int = DOWNLOAD_WORKERS
     resume_command: str = ""  # how to run this batch again, for hints
+    max_credits: float | None = None  # refuse to start when the estimate is higher
 
 
 def plan_batch(
@@ -613,27 +615,70 @@ def not_sent_results(plan: BatchPlan, reason: str) -> list[LineResult]:
 
 
 def dry_run_documents(
-    plan: BatchPlan, known: dict[str, BatchLine], options: BatchOptions
+    plan: BatchPlan,
+    known: dict[str, BatchLine],
+    options: BatchOptions,
+    prices: Prices | None = None,
 ) -> tuple[list[dict[str, Any]], list[PlannedLine]]:
-    """What ``--dry-run`` prints (one document per line that would be sent), and those lines."""
+    """What ``--dry-run`` prints (one document per line that would be sent), and those lines.
+
+    With *prices*, each document also holds ``credits``: the line's estimated cost (None
+    when no price covers it)."""
     from lumen_cli.api.models import redact_secrets
 
     documents, lines = [], []
-    for line in plan.lines:
-        record = known.get(line.key)
-        if record is not None and not sendable(record.status, options):
-            continue
+    for line in to_send(plan, known, options):
         lines.append(line)
-        documents.append(
-            {
-                "line": line.line,
-                "custom_id": line.custom_id,
-                "key": line.key,
-                "mode": line.mode,
-                "request": redact_secrets(line.body),
-            }
-        )
+        document: dict[str, Any] = {
+            "line": line.line,
+            "custom_id": line.custom_id,
+            "key": line.key,
+            "mode": line.mode,
+            "request": redact_secrets(line.body),
+        }
+        if prices is not None:
+            cost = prices.of_request(line.body)
+            document["credits"] = credits_value(cost.credits) if cost.complete else None
+        documents.append(document)
     return documents, lines
+
+
+def to_send(
+    plan: BatchPlan, known: dict[str, BatchLine], options: BatchOptions
+) -> list[PlannedLine]:
+    """The lines of *plan* a run would send now, given what the history *known* holds."""
+    return [
+        line
+        for line in plan.lines
+        if line.key not in known or sendable(known[line.key].status, options)
+    ]
+
+
+def check_budget(rt: Runtime, lines: list[PlannedLine], max_credits: float) -> None:
+    """Raise ``BadInput`` unless *lines* are estimated, in full, at *max_credits* or less
+    (by the ``[prices]`` of the config file)."""
+    config = rt.settings.file.path
+    prices = load_prices(rt.settings.data, config)
+    if prices is None:
+        raise BadInput(
+            f"--max-credits needs prices, and {config} has no [prices] table; nothing was sent",
+            hint=PRICES_HINT,
+        )
+    estimate = prices.of_requests(line.body for line in lines)
+    if not estimate.complete:
+        missing = ", ".join(sorted(estimate.unpriced))
+        raise BadInput(
+            f"--max-credits cannot be checked: no price for {missing} in [prices] of {config}; "
+            "nothing was sent",
+            hint=PRICES_HINT,
+        )
+    if estimate.credits > max_credits:
+        raise BadInput(
+            f"the {plural(len(lines), 'line')} to send would cost about "
+            f"{format_credits(estimate.credits)} credits, more than --max-credits "
+            f"{format_credits(max_credits)}; nothing was sent",
+            hint="Send fewer or shorter lines, pick a cheaper model, or raise --max-credits.",
+        )
 
 
 def run_batch(
@@ -654,6 +699,8 @@ def run_batch(
     )
     if same:
         raise BadInput(f"--results {results} is the batch file itself: pick another file")
+    if options.max_credits is not None and (options.skip_invalid or not plan.invalid):
+        check_budget(rt, to_send(plan, known_lines(rt, plan), options), options.max_credits)
     results_file = open_results(results) if results is not None else None
     try:
         with BatchDisplay(rt.output, name=plan.name, results=results_file) as display:
@@ -683,7 +730,8 @@ def preview(rt: Runtime, plan: BatchPlan, options: BatchOptions) -> ExitCode:
     """Print what a run would send (one JSON line each, secrets redacted) and a summary:
     lines, what the history already holds, lines and seconds of video by model."""
     out = rt.output
-    documents, lines = dry_run_documents(plan, known_lines(rt, plan), options)
+    prices = load_prices(rt.settings.data, rt.settings.file.path)
+    documents, lines = dry_run_documents(plan, known_lines(rt, plan), options, prices)
     for document in documents:
         out.json_line(document)
     for bad in plan.invalid:
@@ -703,4 +751,8 @@ def preview(rt: Runtime, plan: BatchPlan, options: BatchOptions) -> ExitCode:
         f"  in all: {total} s of video requested (a line without a duration counts the "
         f"API's default {API_DEFAULT_DURATION} s); nothing was sent"
     )
+    estimate = prices.of_requests(line.body for line in lines) if prices is not None else None
+    out.info(cost_note(estimate, total, rt.settings.file.path))
+    if options.max_credits is not None:
+        check_budget(rt, lines, options.max_credits)
     return ExitCode.BAD_INPUT if plan.invalid else ExitCode.OK

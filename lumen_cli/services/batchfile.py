@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from lumen_cli.api.models import FIELD_ALIASES, detect_mode, strip_secrets
 from lumen_cli.api.request import JobSpec, build_body
 from lumen_cli.errors import BadInput
+from lumen_cli.pricing import requested_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -43,7 +44,6 @@ EXTENSIONS = {
 }
 CUSTOM_ID = "custom_id"
 CUSTOM_ID_MAX = 200
-API_DEFAULT_DURATION = 5  # seconds, what the API makes when a request names none
 # The request fields a line may set, by their API names, and the type each one takes.
 _STRINGS = (
     "prompt",
@@ -99,8 +99,7 @@ class PlannedLine:
     @property
     def seconds(self) -> int:
         """Seconds of video asked for (the API's default when the line names none)."""
-        duration = self.body.get("duration")
-        return duration if isinstance(duration, int) else API_DEFAULT_DURATION
+        return requested_seconds(self.body)
 
 
 def detect_format(source: str, given: str | None) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import CLI
-from tests.support import post_count
+from tests.support import post_count, write_config
 
 RESULT_KEYS = {"line", "custom_id", "id", "status", "error", "paths", "host"}
 
@@ -344,3 +344,34 @@ def test_wait_timeout_is_exit_9_with_the_running_lines_reported(
     assert statuses[2] == "succeeded"
     assert statuses[1] in ("queued", "processing")
     assert sum(run.clock.sleeps) <= 30.0 + 1e-6
+
+
+def test_max_credits_refuses_a_batch_that_costs_more_and_sends_nothing(
+    cli: CLI, sandbox: SandboxServer, work: Path, home: Path
+) -> None:
+    prompts = write(work / "costly.txt", "one", "two", "three")
+    before = post_count(sandbox)
+    run = cli("batch", str(prompts), "--max-credits", "1000")
+    assert run.code == 2
+    assert "--max-credits needs prices" in run.stderr
+    write_config(home)
+    run = cli("batch", str(prompts), "-d", "6", "--max-credits", "179.5")
+    assert run.code == 2
+    assert "the 3 lines to send would cost about 180 credits, more than --max-credits 179.5" in (
+        run.stderr
+    )
+    run = cli("batch", str(prompts), "-m", "veo-3-1", "-r", "480p", "--max-credits", "1000")
+    assert run.code == 2
+    assert "no price for veo-3-1 at 480p" in run.stderr
+    assert post_count(sandbox) == before  # nothing was sent
+    assert cli("batch", "list", "--json").stdout.strip() == "[]"  # nor recorded
+
+    # The dry run shows the estimate, line by line too; within budget, the batch runs.
+    dry = cli("batch", str(prompts), "-d", "6", "--dry-run")
+    assert [json.loads(line)["credits"] for line in dry.stdout.splitlines()] == [60, 60, 60]
+    assert "estimated cost: 180 credits for 18 s of video" in dry.stderr
+    assert cli("batch", str(prompts), "-d", "6", "--dry-run", "--max-credits", "100").code == 2
+    assert cli("batch", str(prompts), "-d", "6", "--max-credits", "180").code == 0
+    assert post_count(sandbox) == before + 3
+    # A re-run sends nothing, so it costs nothing, whatever the limit.
+    assert cli("batch", str(prompts), "-d", "6", "--max-credits", "0").code == 0

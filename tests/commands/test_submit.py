@@ -12,7 +12,7 @@ import pytest
 
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
-from tests.support import JOB_SHAPE, JOBS_PATH, TEST_KEY, post_count
+from tests.support import JOB_SHAPE, JOBS_PATH, TEST_KEY, post_count, write_config
 
 JOBS = "/v1/videos/generations"
 
@@ -284,3 +284,16 @@ def test_a_shared_history_that_cannot_be_reached_refuses_the_submit(
     assert "nothing was sent" in error["message"]
     assert POSTGRES_PASSWORD not in run.stdout + run.stderr
     assert not (Path(os.environ["LUMEN_DATA_DIR"]) / "history.sqlite3").exists()  # no fallback
+
+
+def test_dry_run_estimates_the_cost_from_the_configured_prices(cli: CLI, home: Path) -> None:
+    run = cli("submit", "a cat", "--dry-run", "--json")
+    assert "no cost estimate" in run.stderr
+    assert "has no [prices] table" in run.stderr
+    config = write_config(home)
+    run = cli("submit", "a cat", "--dry-run", "--json", "-m", "veo-3-1", "-r", "1080p", "-d", "6")
+    assert run.code == 0
+    assert json.loads(run.stdout)["model"] == "veo-3-1"  # the body alone, as documented
+    assert f"estimated cost: 240 credits for 6 s of video ([prices] in {config})" in run.stderr
+    run = cli("submit", "a cat", "--dry-run", "-m", "seedance-2-fast")
+    assert "no cost estimate: no price for seedance-2-fast (5 s)" in run.stderr
