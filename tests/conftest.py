@@ -114,6 +114,14 @@ def history_at(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_history(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test's ``lumen`` commands on the local file, then on a shared history."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("LUMEN_HISTORY_URL", request.getfixturevalue("postgres_url"))
+    return str(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _clean_faults(sandbox: SandboxServer) -> Iterator[None]:
     sandbox.faults.clear()

@@ -266,6 +266,19 @@ def test_lines_keep_their_jobs_and_take_new_numbers_when_the_file_changes(
     assert history.list(batch="other") == []
 
 
+def test_jobs_are_known_by_their_batch(history_at: Path | str) -> None:
+    history = _batch_history(history_at)
+    first = _claim(history, "k1")
+    assert first is not None
+    history.resolve_submitted(first, _job("v1", "failed"))
+    again = _claim(history, "k1", retry_failed=True)  # the line's latest submit wins
+    assert again is not None
+    history.resolve_submitted(again, _job("v2"))
+    history.update_from_api(_job("v-alone"), profile="p", base_url="u")
+    assert history.job_batches(profile="p") == {"v2": "b"}
+    assert history.job_batches(profile="other") == {}
+
+
 def test_batches_are_listed_with_counts_by_status(history_at: Path | str) -> None:
     history = _batch_history(history_at)
     local = _claim(history, "k1")
