@@ -298,13 +298,19 @@ class History:
 
         Raises "unusable" for a database that holds something else.
         """
-        tables = db.tables()
-        if "meta" not in tables:
+        try:  # one query when all is well (a round trip counts, to a server far away)
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except Exception as exc:
+            error = db.translate(exc)
+            if error is None or type(error) is not HistoryError:
+                raise  # not the engine's, or busy, or unreachable: as it is
+            tables = db.tables()
+            if "meta" in tables:
+                raise error from None
             # A server's database may hold other things; a file is lumen's alone.
             if tables & _TABLES if db.shared else tables:
-                raise db.unusable("not a lumen history: it holds other tables")
+                raise db.unusable("not a lumen history: it holds other tables") from None
             return None
-        rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
         if rows.get("app") != "lumen":
             raise db.unusable("not a lumen history")
         try:
