@@ -82,18 +82,27 @@ class Database:
         raise NotImplementedError
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
-        self.execute(self._begin)
+    def transaction(self, *, pipeline: bool = False) -> Iterator[None]:
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        *pipeline*: the block reads no result before it ends, so a server may be sent all
+        its statements at once (one round trip instead of one per statement); results are
+        there once the block has ended.
+        """
         try:
-            yield
+            with self._pipeline() if pipeline else contextlib.nullcontext():
+                self.execute(self._begin)
+                yield
+                self.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):
-                self.execute("ROLLBACK")
+                self.execute("ROLLBACK")  # (none may be open any more: harmless)
             raise
-        self.execute("COMMIT")
 
     _begin = "BEGIN"
+
+    def _pipeline(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
 
     def locking(self, select: str) -> str:
         """*select*, made to lock the rows it reads until the transaction ends (on SQLite
@@ -364,6 +373,9 @@ class PostgresDatabase(Database):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.connection().cursor() as cursor:
             cursor.executemany(postgres_sql(sql), [tuple(row) for row in rows])
+
+    def _pipeline(self) -> contextlib.AbstractContextManager[object]:
+        return self.connection().pipeline()
 
     def lock(self, name: str) -> None:
         self.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(name),))

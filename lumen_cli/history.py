@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from lumen_cli.api.models import Job
-    from lumen_cli.database import Database
+    from lumen_cli.database import Cursor, Database
 
 T = TypeVar("T")
 SCHEMA_VERSION = 3  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
@@ -409,30 +409,40 @@ class History:
         base_url: str,
         request: dict[str, Any],
         mode: str,
-        runner: str | None = None,
-    ) -> None:
+        *,
+        claimed: tuple[str, str, str] | None = None,
+    ) -> Cursor:
+        """Record a submit as ``submitting``; with *claimed* (profile, batch, key), only if
+        that batch line points at it, under this process's runner (see :meth:`claim_line`)."""
         now = time.time()
-        db.execute(
+        sql = (
             "INSERT INTO jobs (id, profile, base_url, created_at, updated_at, status, model,"
             " prompt, mode, request, local_id, host, user_name, runner)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                local_id,
-                profile,
-                base_url,
-                now,
-                now,
-                SUBMITTING,
-                request.get("model"),
-                request.get("prompt"),
-                mode,
-                json.dumps(request, ensure_ascii=False),
-                local_id,
-                self.host,
-                self.user,
-                runner,
-            ),
+            " SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?"
         )
+        params: tuple[Any, ...] = (
+            local_id,
+            profile,
+            base_url,
+            now,
+            now,
+            SUBMITTING,
+            request.get("model"),
+            request.get("prompt"),
+            mode,
+            json.dumps(request, ensure_ascii=False),
+            local_id,
+            self.host,
+            self.user,
+            self.runner if claimed else None,
+        )
+        if claimed is not None:
+            sql += (
+                " WHERE EXISTS (SELECT 1 FROM batch_lines"
+                " WHERE profile=? AND batch=? AND key=? AND local_id=?)"
+            )
+            params += (*claimed, local_id)
+        return db.execute(sql, params)
 
     def resolve_submitted(self, local_id: str, job: Job) -> None:
         """The submit was answered: the record takes the server's id and status.
@@ -443,7 +453,7 @@ class History:
         created = float(job.created) if job.created is not None else None
 
         def resolve(db: Database) -> None:
-            with db.transaction():
+            with db.transaction(pipeline=True):
                 if job.id != local_id:
                     db.execute("DELETE FROM jobs WHERE id=?", (job.id,))
                 db.execute(
@@ -597,16 +607,23 @@ class History:
                     " updated_at=excluded.updated_at",
                     (profile, name, source, base_url, now, now),
                 )
-                # Lines already known as they are are left alone (no write, no row lock).
-                db.executemany(
-                    "INSERT INTO batch_lines (profile, batch, key, line, custom_id, updated_at)"
-                    " VALUES (?,?,?,?,?,?) ON CONFLICT(profile, batch, key) DO UPDATE SET"
-                    " line=excluded.line, custom_id=excluded.custom_id"
-                    " WHERE NOT (batch_lines.line=excluded.line AND"
-                    " (batch_lines.custom_id=excluded.custom_id OR"
-                    " (batch_lines.custom_id IS NULL AND excluded.custom_id IS NULL)))",
-                    rows,
-                )
+                # Lines known as they are are left alone: no write, and no row lock that
+                # the claims of other machines sending the batch already would wait for.
+                known = {
+                    row[0]: (row[1], row[2])
+                    for row in db.execute(
+                        "SELECT key, line, custom_id FROM batch_lines WHERE profile=? AND batch=?",
+                        (profile, name),
+                    ).fetchall()
+                }
+                changed = [row for row in rows if known.get(row[2]) != (row[3], row[4])]
+                if changed:
+                    db.executemany(
+                        "INSERT INTO batch_lines (profile, batch, key, line, custom_id,"
+                        " updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT(profile, batch, key)"
+                        " DO UPDATE SET line=excluded.line, custom_id=excluded.custom_id",
+                        changed,
+                    )
                 runners = db.execute(
                     "SELECT DISTINCT runner FROM jobs WHERE status=? AND local_id IN"
                     " (SELECT local_id FROM batch_lines WHERE profile=? AND batch=?)",
@@ -653,7 +670,8 @@ class History:
 
         def claim(db: Database) -> str | None:
             local_id = new_local_id()
-            with db.transaction():
+            # One round trip to a server: no statement needs the answer of the one before.
+            with db.transaction(pipeline=True):
                 # The row first: on a server, a claim of the same line by another machine
                 # waits here, and what follows then reads what that claim wrote.
                 db.execute(
@@ -662,7 +680,7 @@ class History:
                 )
                 # Claimed only if the line's latest submit is gone (refused, never sent),
                 # or ended failed / unknown and the matching flag says to send it again.
-                claimed = db.execute(
+                db.execute(
                     "UPDATE batch_lines SET state=?, local_id=?, error=NULL,"
                     " attempts=attempts+1, updated_at=? WHERE profile=? AND batch=? AND key=?"
                     " AND attempts=COALESCE(?, attempts) AND NOT EXISTS"
@@ -678,12 +696,12 @@ class History:
                         UNKNOWN,
                         retry_unknown,
                     ),
-                ).rowcount
-                if claimed:
-                    self._insert_submit(
-                        db, local_id, profile, base_url, request, mode, runner=self.runner
-                    )
-            return local_id if claimed else None
+                )
+                # The submit, recorded if the line now points at it (if it was claimed).
+                recorded = self._insert_submit(
+                    db, local_id, profile, base_url, request, mode, claimed=line
+                )
+            return local_id if recorded.rowcount else None
 
         return self._run(claim)
 
@@ -704,6 +722,14 @@ class History:
                 key,
             ),
         )
+
+    def line_attempts(self, profile: str, name: str) -> dict[str, int]:
+        """How many times each line of batch *name* was claimed, by key (what tells a run
+        which lines other runs claimed since it read them)."""
+        rows = self._read(
+            "SELECT key, attempts FROM batch_lines WHERE profile=? AND batch=?", (profile, name)
+        )
+        return {str(key): int(attempts) for key, attempts in rows}
 
     def batch_lines(self, profile: str, name: str) -> list[BatchLine]:
         """Every line of batch *name*, by line number, each with its latest job."""

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CONCURRENCY = 4
 TROUBLE_LIMIT = 5  # lines in a row failing for service reasons before sending stops
+SPREAD_SECONDS = 0.05  # how often a run asks which lines other runs took (see _spread)
 RUNNING = ("queued", "processing")
 # Errors after which no line can go through: stop sending at once.
 _FATAL = (AuthRejected, InsufficientCredits, NoKey)
@@ -163,6 +164,7 @@ class _Line:
     reported: bool = False
     code: ExitCode = ExitCode.OK
     attempts: int = 0  # how many times it had been claimed when we read it
+    taken: bool = False  # handed to a sender of this run
     host: str | None = None  # who sent its latest submit
     elsewhere: bool = False  # another run claimed it first: its outcome is that run's
 
@@ -185,7 +187,8 @@ class BatchRun:
         self._senders = 0
         self._sent_all = threading.Event()  # every sender thread has ended
         self._queue: list[_Line] = []
-        self._next = 0
+        self._next = 0  # where _take looks first
+        self._spread_at = float("-inf")
         self._stop = threading.Event()
         self._trouble = 0
         self.stopped: str | None = None  # why sending stopped early, for the summary
@@ -341,12 +344,39 @@ class BatchRun:
     # -- sending ------------------------------------------------------------------------------
 
     def _take(self) -> _Line | None:
+        """The next line to send: in file order from ``_next``, past those handed out or
+        claimed by other runs (then around to the start, on a shared history)."""
         with self._lock:
-            if self._stop.is_set() or self._next >= len(self._queue):
-                return None
-            line = self._queue[self._next]
-            self._next += 1
-            return line
+            queue = self._queue
+            for step in range(len(queue)):
+                index = (self._next + step) % len(queue)
+                line = queue[index]
+                if not line.taken and not line.elsewhere:
+                    if self._stop.is_set():
+                        return None
+                    line.taken = True
+                    self._next = index + 1
+                    return line
+            return None
+
+    def _spread(self, line: _Line) -> None:
+        """Another run claimed *line* since we read it: on a shared history, other machines
+        send this batch too. Learn which lines they took (at most every ``SPREAD_SECONDS``)
+        and go on from the middle of the longest stretch of lines nobody took yet, so that
+        the machines work apart instead of racing each other for the same lines."""
+        with self._lock:
+            line.elsewhere = True
+            now = self.rt.clock.monotonic()
+            if now - self._spread_at < SPREAD_SECONDS:
+                return
+            self._spread_at = now
+        attempts = self.rt.history.line_attempts(self.profile, self.plan.name)
+        with self._lock:
+            for queued in self._queue:
+                seen = attempts.get(queued.plan.key, queued.attempts)
+                if not queued.taken and seen != queued.attempts:
+                    queued.elsewhere = True
+            self._next = _middle_of_longest_free_run(self._queue)
 
     def _sender(self) -> None:
         try:
@@ -382,7 +412,8 @@ class BatchRun:
             attempts=line.attempts,
         )
         if local_id is None:  # another run claimed it since we read it: reported at the end
-            line.elsewhere = True
+            line.taken = False
+            self._spread(line)
             return
         line.job_id, line.host = local_id, rt.history.host
         try:
@@ -590,6 +621,20 @@ class BatchRun:
             else:
                 code = ExitCode.TIMEOUT if self.options.wait else ExitCode.OK
                 self._finish(line, line.status, error=line.error, code=code)
+
+
+def _middle_of_longest_free_run(queue: list[_Line]) -> int:
+    """The index in the middle of the longest run of lines in *queue* that no run took."""
+    best_start, best_length, start = 0, 0, None
+    for index, line in enumerate([*queue, None]):
+        free = line is not None and not line.taken and not line.elsewhere
+        if free and start is None:
+            start = index
+        elif not free and start is not None:
+            if index - start > best_length:
+                best_start, best_length = start, index - start
+            start = None
+    return best_start + best_length // 2
 
 
 def line_exit_code(status: str, *, wait: bool) -> ExitCode:
