@@ -266,7 +266,7 @@ class History:
         self.path = None if self.shared else Path(location)  # the local file
         self.host = host or _host_name()
         self.user = user or _user_name()
-        # This process in claims it records (see History.lock_batch).
+        # This process, as the claims it records name it (see lock_batch and open_batch).
         self.runner = runner_key()
         self._ready = False
         # One connection, usable from any thread one at a time (the webhook listener
@@ -769,9 +769,8 @@ class History:
         """Copy every job, batch and batch line of this history into *target*, keeping ids,
         times, requests and saved paths. Idempotent: a row *target* already holds stays as
         it is, but a job takes the saved paths and the details (prompt, request, who sent
-        it) it lacks. Jobs lumen sent, from a
-        history older than the record of who sent them, are recorded as sent by this
-        history's host and user.
+        it) it lacks. Jobs lumen sent, from a history older than the record of who sent
+        them, are recorded as sent by this history's host and user.
 
         Copied *chunk* rows at a time, each chunk in one transaction of *target*: a copy
         cut off half way is finished by running it again.
