@@ -11,7 +11,7 @@ import pytest
 
 from lumen_cli.api.models import Job
 from lumen_cli.errors import BatchBusy, HistoryError
-from lumen_cli.history import LOCAL_ID_PREFIX, SUBMITTING, UNKNOWN, History
+from lumen_cli.history import LOCAL_ID_PREFIX, SCHEMA_VERSION, SUBMITTING, UNKNOWN, History
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
 from tests.support import fork_lumen
@@ -150,7 +150,7 @@ def _claim(history: History, key: str, **flags: bool) -> str | None:
     return history.claim_line("p", "b", key, base_url="u", request=request, mode="t", **flags)
 
 
-def test_a_schema_1_file_is_migrated_to_2_in_place(tmp_path: Path) -> None:
+def test_a_schema_1_file_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SCHEMA)
@@ -162,10 +162,11 @@ def test_a_schema_1_file_is_migrated_to_2_in_place(tmp_path: Path) -> None:
     assert [line.key for line in history.batch_lines("p", "b")] == ["k1", "k2", "k3"]
     history.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+        schema = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert {"batches", "batch_lines", "batch_lines_line", "jobs_local_id"} <= tables
-    again = History(path)  # opening a schema 2 file changes nothing
+    assert schema == (str(SCHEMA_VERSION),)
+    assert {"batches", "batch_lines", "batch_lines_line", "jobs_local_id", "uploads"} <= tables
+    again = History(path)  # opening a migrated file changes nothing
     assert len(again.batch_lines("p", "b")) == 3
     assert again.get("vold") is not None
 

@@ -29,6 +29,7 @@ from lumen_cli.commands.options import (
     RefVideo,
     Resolution,
     Timeout,
+    Upload,
     WebhookSecret,
     WebhookUrl,
     job_spec,
@@ -152,6 +153,7 @@ def run(
             help="Check the file and print what would be sent, with a summary; send nothing.",
         ),
     ] = False,
+    upload: Upload = False,
     model: Model = None,
     resolution: Resolution = None,
     aspect_ratio: AspectRatio = None,
@@ -193,6 +195,10 @@ def run(
     and # comments skipped). The submit options are defaults for every line; a line's
     own fields win. The whole file is checked before the first request.
 
+    With `upload_command` set (or --sandbox), inputs may name local files, relative to
+    the batch file's folder: every file is checked first, then each distinct file is
+    uploaded once before the first job is sent.
+
     A line is recorded before it is sent. A re-run of the same batch (the file's name, or
     --name) sends only lines never accepted and follows those still running (--wait). A
     line whose outcome is unknown is never sent again without --retry-unknown.
@@ -213,8 +219,11 @@ def run(
         cat prompts.txt | lumen batch - --name tuesday --json | jq -r .id
     """
     from lumen_cli.services.batch import BatchOptions, plan_batch, preview, run_batch
+    from lumen_cli.services.uploads import open_uploads
 
     state = app_context(ctx, json_output=json_output, quiet=quiet)
+    if upload and not dry_run:
+        raise BadInput("--upload goes with --dry-run (a run uploads local files anyway)")
     if file == "-" and not name:
         raise BadInput(
             "a batch read from stdin needs --name",
@@ -242,6 +251,12 @@ def run(
     saving = download or output is not None
     # -o may name the batch's own placeholders (checked by plan_batch); the setting may not.
     template = output if output is not None else state.settings.value("output") if saving else None
+    previewing = dry_run and not upload  # names the sandbox without starting it
+    uploads = open_uploads(
+        state, sandbox_url=state.preview_base_url if previewing else lambda: state.base_url
+    )
+    if uploads is not None:
+        ctx.call_on_close(uploads.close)
     plan = plan_batch(
         read_bytes(file),
         source=file,
@@ -249,6 +264,7 @@ def run(
         fmt=file_format,
         defaults=defaults,
         output=template,
+        uploads=uploads,
     )
     options = BatchOptions(
         concurrency=concurrency,
@@ -264,10 +280,10 @@ def run(
         resume_command=_resume_command(state.sandbox, file, name),
     )
     if dry_run:
-        raise typer.Exit(int(preview(state, plan, options)))
+        raise typer.Exit(int(preview(state, plan, options, uploads=uploads, upload=upload)))
     # One pool for the senders and the poller's workers.
     state.max_connections = max(state.max_connections, concurrency + 8)
-    raise typer.Exit(int(run_batch(state, plan, options, results=results)))
+    raise typer.Exit(int(run_batch(state, plan, options, results=results, uploads=uploads)))
 
 
 @app.command("status", cls=Command)

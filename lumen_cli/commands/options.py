@@ -62,7 +62,7 @@ DownloadWorkers = Annotated[
 
 # -- the request fields of `submit` (and, as defaults for every line, of `batch`) ----------
 
-MEDIA = "Inputs (URLs only)"
+MEDIA = "Inputs"
 WEBHOOK = "Webhook"
 
 Model = Annotated[
@@ -94,7 +94,7 @@ Image = Annotated[
     typer.Option(
         "--image",
         "--first-frame",
-        help="First-frame image URL (image_url).",
+        help="First-frame image: a URL or a local file (image_url).",
         rich_help_panel=MEDIA,
         show_default=False,
     ),
@@ -104,7 +104,7 @@ LastImage = Annotated[
     typer.Option(
         "--last-image",
         "--last-frame",
-        help="Last-frame image URL (last_image_url).",
+        help="Last-frame image: a URL or a local file (last_image_url).",
         rich_help_panel=MEDIA,
         show_default=False,
     ),
@@ -113,7 +113,7 @@ RefImage = Annotated[
     list[str] | None,
     typer.Option(
         "--ref-image",
-        help="Reference image URL; repeat for several.",
+        help="Reference image (URL or local file); repeat for several.",
         rich_help_panel=MEDIA,
         show_default=False,
     ),
@@ -122,9 +122,17 @@ RefVideo = Annotated[
     str | None,
     typer.Option(
         "--ref-video",
-        help="Reference video URL (video-to-video).",
+        help="Reference video: a URL or a local file (video-to-video).",
         rich_help_panel=MEDIA,
         show_default=False,
+    ),
+]
+Upload = Annotated[
+    bool,
+    typer.Option(
+        "--upload",
+        help="With --dry-run: upload local input files now, and show their URLs.",
+        rich_help_panel=MEDIA,
     ),
 ]
 WebhookUrl = Annotated[
