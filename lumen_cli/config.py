@@ -151,7 +151,7 @@ KEYS: dict[str, Key] = {
             "upload_command",
             str,
             "shell command that uploads a local input {path} and prints its URL "
-            "(placeholders {path} {name} {ext} {sha256} {size})",
+            "(placeholders {path} {name} {ext} {sha256} {size} {type})",
             check=check_upload_command,
         ),
         Key(

@@ -19,8 +19,8 @@ MIN_DURATION = 4
 PLACEHOLDERS = ("id", "index", "model", "prompt", "date")  # of -o file name templates
 BATCH_PLACEHOLDERS = ("custom_id", "line")  # what `batch` knows of each job besides
 # Of upload_command: {path} and {name} are shell-quoted when filled in; the others only ever
-# hold [.0-9a-z].
-UPLOAD_PLACEHOLDERS = ("path", "name", "ext", "sha256", "size")
+# hold [./0-9a-z] (type: the content type, such as image/png).
+UPLOAD_PLACEHOLDERS = ("path", "name", "ext", "sha256", "size", "type")
 # A placeholder of upload_command: {word}, but not the shell's own ${word}.
 UPLOAD_PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _QUOTED_PLACEHOLDER = re.compile(r"""(['"])\{(path|name)\}\1""")

@@ -490,13 +490,15 @@ def open_uploads(rt: Runtime, *, sandbox_url: Callable[[], str]) -> Uploads | No
 def fill_command(template: str, file: LocalFile) -> str:
     """*template* (a checked ``upload_command``) with *file*'s placeholders filled in:
     ``{path}`` and ``{name}`` shell-quoted (``{path}`` is absolute, so it never reads as an
-    option), ``{ext}``, ``{sha256}`` and ``{size}`` as they are (they hold only [.0-9a-z])."""
+    option); ``{ext}``, ``{sha256}``, ``{size}`` and ``{type}`` as they are (they hold only
+    [./0-9a-z])."""
     values = {
         "path": shlex.quote(file.path),
         "name": shlex.quote(file.name),
         "ext": file.ext,
         "sha256": file.sha256,
         "size": str(file.size),
+        "type": media.content_type(file.kind),
     }
     return UPLOAD_PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), template)
 
