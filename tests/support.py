@@ -450,7 +450,7 @@ class FileHost:
         self.root = root
         self.token = token
         self.puts: list[dict[str, str]] = []
-        self.sessions: list[tuple[str, bytearray]] = []
+        self.sessions: list[tuple[str, str, bytearray]] = []  # bucket, object, bytes so far
         host = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -517,15 +517,16 @@ class FileHost:
                     self._answer(400, b"not a resumable upload")
                     return
                 name = json.loads(self._body())["name"]
-                host.sessions.append((f"/{start[1]}/{name}", bytearray()))
+                host.sessions.append((start[1], name, bytearray()))
                 session = f"{host.url}/_session/{len(host.sessions) - 1}"
                 self._answer(200, Location=session)
 
             def _resume(self, number: int, body: bytes) -> None:
+                import base64
                 import json
                 import re
 
-                path, data = host.sessions[number]
+                bucket, name, data = host.sessions[number]
                 span = re.fullmatch(
                     r"bytes (?:(\d+)-\d+|\*)/(\d+|\*)", self.headers.get("Content-Range", "")
                 )
@@ -533,9 +534,17 @@ class FileHost:
                     del data[int(span[1]) :]
                     data += body
                 if span and span[2] != "*" and len(data) == int(span[2]):
-                    host.store(path, bytes(data))
-                    document = {"name": path, "size": str(len(data)), "generation": "1"}
-                    self._answer(200, json.dumps(document).encode())
+                    host.store(f"/{bucket}/{name}", bytes(data))
+                    document = {  # gcloud checks the MD5 (and deletes an object that differs)
+                        "bucket": bucket,
+                        "name": name,
+                        "size": str(len(data)),
+                        "generation": "1",
+                        "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),  # noqa: S324
+                    }
+                    self._answer(
+                        200, json.dumps(document).encode(), Content_Type="application/json"
+                    )
                     return
                 if data:
                     self._answer(308, Range=f"bytes=0-{len(data) - 1}")

@@ -279,3 +279,34 @@ def test_a_batch_is_held_by_one_process_at_a_time(tmp_path: Path) -> None:
             pass
     with History(tmp_path / "h.sqlite3").lock_batch("p", "b"):
         pass  # released with the block
+
+
+# -- schema 3: uploads ------------------------------------------------------------------------
+
+
+def test_a_schema_2_file_gains_the_uploads_table(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    history = History(path)
+    history.open_batch("p", "b", source=None, base_url="u", lines=LINES)
+    history.close()
+    with sqlite3.connect(path) as conn:  # a file as lumen with schema 2 left it
+        conn.execute("DROP TABLE uploads")
+        conn.execute("UPDATE meta SET value='2' WHERE key='schema'")
+    again = History(path)
+    assert again.find_upload("abc", "h", since=0) is None
+    again.record_upload("abc", "h", "https://files.example/abc.png", 10)
+    assert len(again.batch_lines("p", "b")) == 3  # what schema 2 held is still there
+
+
+def test_an_upload_is_found_by_content_host_and_age(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    made = history.record_upload("abc", "command:1", "https://a.example/abc.png", 10)
+    found = history.find_upload("abc", "command:1", since=made.uploaded_at - 1)
+    assert found == made
+    assert history.find_upload("abc", "command:1", since=made.uploaded_at + 1) is None  # too old
+    assert history.find_upload("abc", "command:2", since=0) is None  # another host
+    assert history.find_upload("abd", "command:1", since=0) is None  # another file
+    newer = history.record_upload("abc", "command:1", "https://a.example/new.png", 10)
+    assert history.find_upload("abc", "command:1", since=0) == newer
