@@ -49,6 +49,7 @@ MAX_URL_CHARS = 8192
 STDERR_LINES = 5  # of a failed command's stderr, quoted in the error
 STDERR_CHARS = 600
 DEFAULT_WORKERS = 4
+MAX_REUSE_NOTES = 3  # files named one by one when their uploads are reused; more: a count
 SANDBOX_HOST = "sandbox"
 # What a batch line's key holds in place of a local file: its content, not its path or URL.
 KEY_PREFIX = "file:sha256:"
@@ -402,8 +403,16 @@ class Uploads:
             return {sha: self.host.find(file) or Resolved(None) for sha, file in distinct.items()}
         files = list(distinct.values())
         if len(files) <= 1 or workers <= 1:
-            return {file.sha256: self._upload(file) for file in files}
-        return self._upload_many(files, workers)
+            urls = {file.sha256: self._upload(file) for file in files}
+        else:
+            urls = self._upload_many(files, workers)
+        reused = [file for file in files if not urls[file.sha256].fresh]
+        if len(reused) > MAX_REUSE_NOTES:
+            self.output.note(f"reusing the uploads of {len(reused)} files")
+        else:
+            for file in reused:
+                self.output.note(f"{file.given}: {_reuse(urls[file.sha256])}")
+        return urls
 
     def _upload(self, file: LocalFile) -> Resolved:
         resolved = self.host.upload(file)
@@ -412,8 +421,6 @@ class Uploads:
             self.output.info(
                 f"uploaded {file.given} ({byte_size(file.size)}): {public_url(resolved.url)}"
             )
-        else:
-            self.output.note(f"{file.given}: {_reuse(resolved)}")
         return resolved
 
     def _upload_many(self, files: list[LocalFile], workers: int) -> dict[str, Resolved]:

@@ -453,3 +453,20 @@ def test_under_the_sandbox_a_dry_run_starts_nothing(
     assert run.code == 0, run.stderr
     assert "--image me.png: would upload" in run.stderr
     assert not (work.parent / "data" / "sandbox" / "state.json").exists()
+
+
+def test_many_reused_uploads_are_counted_not_listed(
+    cli: CLI, uploader: FakeUploader, work: Path
+) -> None:
+    refs = []
+    for n in range(5):
+        write(work / f"ref{n}.png", PNG + bytes([n]))
+        refs += ["--ref-image", f"ref{n}.png"]
+    first = cli("submit", "x", *refs)
+    assert first.code == 0, first.stderr
+    assert first.stderr.count("uploaded ref") == 5
+    again = cli("submit", "y", *refs)
+    assert again.code == 0, again.stderr
+    assert "reusing the uploads of 5 files" in again.stderr
+    assert "ref0.png" not in again.stderr
+    assert len(uploader.runs()) == 5
