@@ -33,6 +33,7 @@ from lumen_cli.commands.options import (
     WebhookSecret,
     WebhookUrl,
     job_spec,
+    local_uploads,
 )
 from lumen_cli.context import app_context
 from lumen_cli.download import DOWNLOAD_WORKERS
@@ -219,11 +220,9 @@ def run(
         cat prompts.txt | lumen batch - --name tuesday --json | jq -r .id
     """
     from lumen_cli.services.batch import BatchOptions, plan_batch, preview, run_batch
-    from lumen_cli.services.uploads import open_uploads
 
     state = app_context(ctx, json_output=json_output, quiet=quiet)
-    if upload and not dry_run:
-        raise BadInput("--upload goes with --dry-run (a run uploads local files anyway)")
+    uploads = local_uploads(ctx, state, dry_run=dry_run, upload=upload)
     if file == "-" and not name:
         raise BadInput(
             "a batch read from stdin needs --name",
@@ -251,12 +250,6 @@ def run(
     saving = download or output is not None
     # -o may name the batch's own placeholders (checked by plan_batch); the setting may not.
     template = output if output is not None else state.settings.value("output") if saving else None
-    previewing = dry_run and not upload  # names the sandbox without starting it
-    uploads = open_uploads(
-        state, sandbox_url=state.preview_base_url if previewing else lambda: state.base_url
-    )
-    if uploads is not None:
-        ctx.call_on_close(uploads.close)
     plan = plan_batch(
         read_bytes(file),
         source=file,

@@ -9,6 +9,8 @@ import typer
 if TYPE_CHECKING:
     from lumen_cli.api.request import JobSpec
     from lumen_cli.config import Settings
+    from lumen_cli.context import AppContext
+    from lumen_cli.services.uploads import Uploads
 
 JsonOutput = Annotated[
     bool,
@@ -188,3 +190,22 @@ def job_spec(
         webhook_url=settings.value("webhook_url", webhook_url),
         webhook_secret=settings.value("webhook_secret", webhook_secret),
     )
+
+
+def local_uploads(
+    ctx: typer.Context, state: AppContext, *, dry_run: bool, upload: bool
+) -> Uploads | None:
+    """Where this command's local input files go (``services.uploads``), None when no upload
+    is set up. A dry run that does not ``--upload`` names the sandbox without starting it."""
+    from lumen_cli.errors import BadInput
+    from lumen_cli.services.uploads import open_uploads
+
+    if upload and not dry_run:
+        raise BadInput("--upload goes with --dry-run (a run uploads local files anyway)")
+    previewing = dry_run and not upload
+    uploads = open_uploads(
+        state, sandbox_url=state.preview_base_url if previewing else lambda: state.base_url
+    )
+    if uploads is not None:
+        ctx.call_on_close(uploads.close)
+    return uploads

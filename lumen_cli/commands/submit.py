@@ -28,6 +28,7 @@ from lumen_cli.commands.options import (
     WebhookSecret,
     WebhookUrl,
     job_spec,
+    local_uploads,
 )
 from lumen_cli.context import app_context
 from lumen_cli.download import DOWNLOAD_WORKERS
@@ -100,15 +101,14 @@ def submit(
     """
     from lumen_cli.api.models import detect_mode, redact_secrets
     from lumen_cli.api.request import build_body, curl_command
-    from lumen_cli.services.uploads import open_uploads, with_urls
+    from lumen_cli.services.uploads import with_urls
     from lumen_cli.text import json_text
 
     state = app_context(ctx, json_output=json_output, quiet=quiet)
     out = state.output
     if curl and not dry_run:
         raise BadInput("--curl goes with --dry-run")
-    if upload and not dry_run:
-        raise BadInput("--upload goes with --dry-run (a run uploads local files anyway)")
+    uploads = local_uploads(ctx, state, dry_run=dry_run, upload=upload)
     follow_up = wait or download or output is not None
     saving = download or output is not None
     # Every input is checked before the job is billed, the download template included.
@@ -128,12 +128,6 @@ def submit(
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
     )
-    previewing = dry_run and not upload  # names the sandbox without starting it
-    uploads = open_uploads(
-        state, sandbox_url=state.preview_base_url if previewing else lambda: state.base_url
-    )
-    if uploads is not None:
-        ctx.call_on_close(uploads.close)
     body = build_body(spec, local_files=uploads is not None)
     inputs = uploads.files.inputs(body) if uploads is not None else []
     mode = detect_mode(body)
