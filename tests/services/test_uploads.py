@@ -470,3 +470,15 @@ def test_many_reused_uploads_are_counted_not_listed(
     assert "reusing the uploads of 5 files" in again.stderr
     assert "ref0.png" not in again.stderr
     assert len(uploader.runs()) == 5
+
+
+def test_a_hostile_file_name_reaches_the_command_whole(
+    cli: CLI, uploader: FakeUploader, work: Path
+) -> None:
+    name = HOSTILE_NAME + "\n; rm -rf ~ #.png"
+    write(work / name, PNG)
+    run = cli("submit", "a cat", "--image", name)
+    assert run.code == 0, run.stderr
+    assert uploader.runs() == [str(work / name)]
+    assert not (work / "pwned").exists()
+    assert "\\n; rm -rf" in run.stderr  # the name is shown escaped, on one line
