@@ -405,7 +405,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if stored is None or kind is None:
             raise ApiError(404, "file not found")
         data, when = stored
-        self._serve(bytes_content(data, content_type(kind), when))
+        sha256 = groups[0][:64]  # checked against the bytes when they were put
+        self._serve(bytes_content(data, content_type(kind), when, sha256=sha256))
 
     def _blob(self, groups: tuple[str, ...]) -> None:
         size = int(groups[0])
