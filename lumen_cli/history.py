@@ -5,6 +5,10 @@ transaction, so twenty processes submitting at once lose and tear nothing. A sub
 recorded *before* its request is sent, under a local id, so a job whose outcome is
 unknown is never lost.
 
+Uploads (schema 3) remember where each local input file went: its sha256 and the host
+(which ``upload_command``) give the URL and when it was made, so a file is uploaded once
+while its URL is young enough (``services/uploads.py``).
+
 Batches (schema 2) add two tables. ``batches`` names each batch of a profile;
 ``batch_lines`` holds one row per line, keyed by the line's key (its ``custom_id`` or a
 hash of its request), pointing at the line's latest submit through ``jobs.local_id``, which
@@ -37,7 +41,7 @@ if TYPE_CHECKING:
     from lumen_cli.api.models import Job
 
 T = TypeVar("T")
-SCHEMA_VERSION = 2  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
+SCHEMA_VERSION = 3  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
 BUSY_TIMEOUT_SECONDS = 30.0
 BATCH_CHECKPOINT_PAGES = 10_000  # see History.expect_many_writes
 SUBMITTING = "submitting"  # recorded, request not answered yet
@@ -100,6 +104,16 @@ CREATE TABLE batch_lines (
 CREATE INDEX batch_lines_line ON batch_lines (profile, batch, line);
 CREATE INDEX jobs_local_id ON jobs (local_id);
 """,
+    3: """
+CREATE TABLE uploads (
+    sha256 TEXT NOT NULL,
+    host TEXT NOT NULL,
+    url TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    uploaded_at REAL NOT NULL,
+    PRIMARY KEY (sha256, host)
+);
+""",
 }
 
 # A batch line's own state; once sent, its job's status says the rest.
@@ -161,6 +175,17 @@ class BatchLine:
     urls: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A local file uploaded once: its sha256, the host it went to, its URL and when."""
+
+    sha256: str
+    host: str
+    url: str
+    size: int
+    uploaded_at: float
 
 
 @dataclass
@@ -666,6 +691,42 @@ class History:
             if row["batch"] in summaries:
                 summaries[row["batch"]].counts[row["s"]] = row["n"]
         return list(summaries.values())
+
+    # -- uploads -----------------------------------------------------------------
+
+    def find_upload(self, sha256: str, host: str, *, since: float) -> Upload | None:
+        """The URL *host* gave the file *sha256* at or after *since* (a Unix time), if any."""
+        rows = self._read(
+            "SELECT url, size, uploaded_at FROM uploads WHERE sha256=? AND host=?"
+            " AND uploaded_at>=?",
+            (sha256, host, since),
+        )
+        if not rows or not isinstance(rows[0]["url"], str):
+            return None
+        row = rows[0]
+        return Upload(sha256, host, row["url"], int(row["size"]), _time(row["uploaded_at"]))
+
+    def record_upload(self, sha256: str, host: str, url: str, size: int) -> Upload:
+        """Remember that *host* now serves the file *sha256* at *url*."""
+        now = time.time()
+        self._write(
+            "INSERT INTO uploads (sha256, host, url, size, uploaded_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(sha256, host) DO UPDATE SET url=excluded.url, size=excluded.size,"
+            " uploaded_at=excluded.uploaded_at",
+            (sha256, host, url, size, now),
+        )
+        return Upload(sha256, host, url, size, now)
+
+    @contextlib.contextmanager
+    def lock_upload(self, sha256: str, host: str) -> Iterator[None]:
+        """Hold the upload of file *sha256* to *host*, waiting for another process that holds
+        it: two processes given the same file upload it once (the second finds the URL)."""
+        from lumen_cli.fsutil import ensure_private_dir, file_lock
+
+        digest = hashlib.sha256(f"{sha256}\0{host}".encode()).hexdigest()[:32]
+        folder = ensure_private_dir(self.path.parent / f"{self.path.name}.locks")
+        with file_lock(folder / f"upload-{digest}.lock"):
+            yield
 
     # -- reads -------------------------------------------------------------------
 

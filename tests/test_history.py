@@ -11,7 +11,7 @@ import pytest
 
 from lumen_cli.api.models import Job
 from lumen_cli.errors import BatchBusy, HistoryError
-from lumen_cli.history import LOCAL_ID_PREFIX, SUBMITTING, UNKNOWN, History
+from lumen_cli.history import LOCAL_ID_PREFIX, SCHEMA_VERSION, SUBMITTING, UNKNOWN, History
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
 from tests.support import fork_lumen
@@ -150,7 +150,7 @@ def _claim(history: History, key: str, **flags: bool) -> str | None:
     return history.claim_line("p", "b", key, base_url="u", request=request, mode="t", **flags)
 
 
-def test_a_schema_1_file_is_migrated_to_2_in_place(tmp_path: Path) -> None:
+def test_a_schema_1_file_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SCHEMA)
@@ -162,10 +162,11 @@ def test_a_schema_1_file_is_migrated_to_2_in_place(tmp_path: Path) -> None:
     assert [line.key for line in history.batch_lines("p", "b")] == ["k1", "k2", "k3"]
     history.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+        schema = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert {"batches", "batch_lines", "batch_lines_line", "jobs_local_id"} <= tables
-    again = History(path)  # opening a schema 2 file changes nothing
+    assert schema == (str(SCHEMA_VERSION),)
+    assert {"batches", "batch_lines", "batch_lines_line", "jobs_local_id", "uploads"} <= tables
+    again = History(path)  # opening a migrated file changes nothing
     assert len(again.batch_lines("p", "b")) == 3
     assert again.get("vold") is not None
 
@@ -278,3 +279,34 @@ def test_a_batch_is_held_by_one_process_at_a_time(tmp_path: Path) -> None:
             pass
     with History(tmp_path / "h.sqlite3").lock_batch("p", "b"):
         pass  # released with the block
+
+
+# -- schema 3: uploads ------------------------------------------------------------------------
+
+
+def test_a_schema_2_file_gains_the_uploads_table(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    history = History(path)
+    history.open_batch("p", "b", source=None, base_url="u", lines=LINES)
+    history.close()
+    with sqlite3.connect(path) as conn:  # a file as lumen with schema 2 left it
+        conn.execute("DROP TABLE uploads")
+        conn.execute("UPDATE meta SET value='2' WHERE key='schema'")
+    again = History(path)
+    assert again.find_upload("abc", "h", since=0) is None
+    again.record_upload("abc", "h", "https://files.example/abc.png", 10)
+    assert len(again.batch_lines("p", "b")) == 3  # what schema 2 held is still there
+
+
+def test_an_upload_is_found_by_content_host_and_age(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    made = history.record_upload("abc", "command:1", "https://a.example/abc.png", 10)
+    found = history.find_upload("abc", "command:1", since=made.uploaded_at - 1)
+    assert found == made
+    assert history.find_upload("abc", "command:1", since=made.uploaded_at + 1) is None  # too old
+    assert history.find_upload("abc", "command:2", since=0) is None  # another host
+    assert history.find_upload("abd", "command:1", since=0) is None  # another file
+    newer = history.record_upload("abc", "command:1", "https://a.example/new.png", 10)
+    assert history.find_upload("abc", "command:1", since=0) == newer
