@@ -195,8 +195,8 @@ def _zsh_quote(text: str) -> str:
 
 # -- the command tree ------------------------------------------------------------------------
 
-# Values that name files: the shell completes them.
-_PATHS = {"output", "file", "results"}
+# Values that name files (inputs may be local files): the shell completes them.
+_PATHS = {"output", "file", "results", "image", "last_image", "ref_image", "ref_video"}
 
 
 class Completer:
@@ -399,6 +399,8 @@ _BY_NAME: dict[str, Callable[[Completer], list[Candidate]]] = {
     "shell": _fixed(*SHELLS),
     "command": Completer.commands,
     "file_format": _fixed("jsonl", "csv", "text"),
+    "by": _fixed("model", "day", "profile", "batch"),
+    "fetch_inputs": _fixed("none", "loopback", "all"),
 }
 
 

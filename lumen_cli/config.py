@@ -31,6 +31,7 @@ from lumen_cli.values import (
     check_model,
     check_resolution,
     check_template,
+    check_upload_command,
 )
 
 DEFAULT_BASE_URL = "https://lumen.mengfanlab.top"
@@ -58,6 +59,10 @@ class Size(int):
     """The type of settings that hold a byte count (given as ``8G``, ``500M``…)."""
 
 
+class Seconds(float):
+    """The type of settings that hold a span of time (given as ``90``, ``30m``, ``6h``, ``7d``)."""
+
+
 def _http_url(value: str, what: str) -> str:
     return check_http_url(what, value)
 
@@ -79,6 +84,12 @@ def _host_name(value: str, what: str) -> str:
     value = value.strip()
     if not value or len(value) > 255 or not value.isprintable():
         raise ConfigError(f"{what} must be a name of 1 to 255 printable characters")
+    return value
+
+
+def _positive(value: float, what: str) -> float:
+    if value <= 0:
+        raise BadInput(f"{what} must be more than 0 seconds")
     return value
 
 
@@ -165,6 +176,32 @@ KEYS: dict[str, Key] = {
             flag="--webhook-secret",
         ),
         Key(
+            "upload_command",
+            str,
+            "shell command that uploads a local input {path} and prints its URL "
+            "(placeholders {path} {name} {ext} {sha256} {size} {type})",
+            check=check_upload_command,
+        ),
+        Key(
+            "upload_max_age",
+            Seconds,
+            "reuse an uploaded file's URL while younger than this, e.g. 6h, 7d (0: never)",
+            default=3600.0,
+        ),
+        Key(
+            "upload_timeout",
+            Seconds,
+            "how long upload_command may run for one file, e.g. 90, 10m",
+            default=300.0,
+            check=_positive,
+        ),
+        Key(
+            "max_upload_size",
+            Size,
+            "largest local file to upload, e.g. 100M",
+            default=100 << 20,
+        ),
+        Key(
             "sandbox_url",
             str,
             "a running sandbox for --sandbox to use instead of its own",
@@ -236,6 +273,20 @@ def parse_size(raw: object) -> int:
     return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
 
 
+_SPAN = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)", re.IGNORECASE)
+_SPAN_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_seconds(raw: object) -> float:
+    """A span of time in seconds: ``90``, ``1.5``, ``30m``, ``6h``, ``7d``, ``1w``."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw >= 0:
+        return float(raw)
+    match = _SPAN.fullmatch(str(raw).strip())
+    if match is None:
+        raise ConfigError(f"expected a span such as 90, 30m, 6h or 7d, got {shorten(str(raw), 40)}")
+    return float(match.group(1)) * _SPAN_UNITS[match.group(2).lower()]
+
+
 def parse_value(key: Key, raw: object, what: str | None = None) -> object:
     """*raw* (a flag's value, a string from the environment, a TOML value) as *key*'s type,
     checked as the flags are. Messages call the value *what* (default: the key's name)."""
@@ -246,6 +297,12 @@ def parse_value(key: Key, raw: object, what: str | None = None) -> object:
             return parse_size(raw)
         except ConfigError:
             raise ConfigError(f"{what} must be a size such as 8G or 500M, got {shown}") from None
+    if key.type is Seconds:
+        try:
+            seconds = parse_seconds(raw)
+        except ConfigError:
+            raise ConfigError(f"{what} must be a span such as 90, 30m or 7d, got {shown}") from None
+        return seconds if key.check is None else key.check(seconds, what)
     if key.type is bool:
         if isinstance(raw, bool):
             return raw

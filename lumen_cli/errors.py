@@ -41,7 +41,7 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.NOT_FOUND: "not found (404: job or model)",
     ExitCode.UNAVAILABLE: (
         "service unavailable after retries (429/5xx/network), a submit whose outcome is "
-        "unknown, a failed download"
+        "unknown, a failed download or upload"
     ),
     ExitCode.JOB_FAILED: "a job failed",
     ExitCode.JOB_CANCELLED: "a job was cancelled",
@@ -231,6 +231,12 @@ class DownloadError(Unavailable):
     """A result file could not be fetched completely."""
 
     kind = "download"
+
+
+class UploadFailed(Unavailable):
+    """A local input file could not be uploaded (nothing was sent to the API)."""
+
+    kind = "upload"
 
 
 class JobFailed(LumenError):

@@ -6,6 +6,10 @@ is one short transaction, so twenty processes submitting at once lose and tear n
 submit is recorded *before* its request is sent, under a local id, so a job whose outcome
 is unknown is never lost.
 
+Uploads (schema 3) remember where each local input file went: its sha256 and the host
+(which ``upload_command``) give the URL and when it was made, so a file is uploaded once
+while its URL is young enough (``services/uploads.py``).
+
 Batches (schema 2) add two tables. ``batches`` names each batch of a profile;
 ``batch_lines`` holds one row per line, keyed by the line's key (its ``custom_id`` or a
 hash of its request), pointing at the line's latest submit through ``jobs.local_id``, which
@@ -13,7 +17,7 @@ a job keeps for life. A line's status is its job's status; a line with no job is
 ``pending``, or ``refused`` when the API turned it down. :meth:`History.claim_line` is the
 one atomic step that decides whether a line may be sent and records the submit.
 
-Schema 3 records who sent each job (``host``, ``user_name``) and, for a batch line's
+Schema 4 records who sent each job (``host``, ``user_name``) and, for a batch line's
 submit, the ``runner`` (one process) that claimed it: on a shared database several
 machines send one batch at once, and a claim still ``submitting`` is in flight only while
 its runner is alive (:meth:`History.open_batch`).
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
     from lumen_cli.database import Cursor, Database
 
 T = TypeVar("T")
-SCHEMA_VERSION = 3  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
+SCHEMA_VERSION = 4  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
 SUBMITTING = "submitting"  # recorded, request not answered yet
 UNKNOWN = "unknown"  # request sent, answer lost: the job may exist
 # A submit still "submitting" after this long belongs to a process that died mid-request
@@ -107,6 +111,16 @@ CREATE INDEX batch_lines_line ON batch_lines (profile, batch, line);
 CREATE INDEX jobs_local_id ON jobs (local_id);
 """,
     3: """
+CREATE TABLE uploads (
+    sha256 TEXT NOT NULL,
+    host TEXT NOT NULL,
+    url TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    uploaded_at REAL NOT NULL,
+    PRIMARY KEY (sha256, host)
+);
+""",
+    4: """
 ALTER TABLE jobs ADD COLUMN host TEXT;
 ALTER TABLE jobs ADD COLUMN user_name TEXT;
 ALTER TABLE jobs ADD COLUMN runner TEXT;
@@ -114,7 +128,8 @@ ALTER TABLE jobs ADD COLUMN runner TEXT;
 }
 # A step whose SQLite DDL PostgreSQL cannot take as database.postgres_ddl turns it: its own.
 _POSTGRES_MIGRATIONS: dict[int, str] = {}
-_TABLES = frozenset({"meta", "jobs", "batches", "batch_lines"})  # what lumen's history holds
+# What lumen's history holds (a shared database may hold other tables beside them).
+_TABLES = frozenset({"meta", "jobs", "batches", "batch_lines", "uploads"})
 
 # A batch line's own state; once sent, its job's status says the rest.
 LINE_PENDING = "pending"  # never sent, or sent and definitely not created (safe to send)
@@ -183,6 +198,17 @@ class BatchLine:
     user: str | None = None
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A local file uploaded once: its sha256, the host it went to, its URL and when."""
+
+    sha256: str
+    host: str
+    url: str
+    size: int
+    uploaded_at: float
+
+
 @dataclass
 class BatchSummary:
     """A batch and how many of its lines are in each status."""
@@ -216,6 +242,7 @@ class Copied:
     jobs: tuple[int, int] = (0, 0)
     batches: tuple[int, int] = (0, 0)
     lines: tuple[int, int] = (0, 0)
+    uploads: tuple[int, int] = (0, 0)
 
     def to_json(self) -> dict[str, dict[str, int]]:
         return {
@@ -224,6 +251,7 @@ class Copied:
                 ("jobs", self.jobs),
                 ("batches", self.batches),
                 ("lines", self.lines),
+                ("uploads", self.uploads),
             )
         }
 
@@ -293,7 +321,7 @@ class History:
                 self._migrate(db)
         self._age_stale_submits(db)
 
-    def _version(self, db: Database) -> int | None:
+    def _version(self, db: Database, *, again: bool = True) -> int | None:
         """The schema version of a lumen history; None for an empty database.
 
         Raises "unusable" for a database that holds something else.
@@ -305,7 +333,9 @@ class History:
             if error is None or type(error) is not HistoryError:
                 raise  # not the engine's, or busy, or unreachable: as it is
             tables = db.tables()
-            if "meta" in tables:
+            if "meta" in tables:  # another machine created it since: look again, once
+                if again:
+                    return self._version(db, again=False)
                 raise error from None
             # A server's database may hold other things; a file is lumen's alone.
             if tables & _TABLES if db.shared else tables:
@@ -548,11 +578,10 @@ class History:
                 with contextlib.suppress(HistoryError):
                     self._run(lambda db: db.release_runner(self.runner))
             return
-        from lumen_cli.fsutil import ensure_private_dir, lock_holder, try_lock
+        from lumen_cli.fsutil import lock_holder, try_lock
 
         digest = hashlib.sha256(f"{profile}\0{name}".encode()).hexdigest()[:32]
-        folder = ensure_private_dir(self.path.parent / f"{self.path.name}.locks")
-        path = folder / f"batch-{digest}.lock"
+        path = self._locks() / f"batch-{digest}.lock"
         fd = try_lock(path, f"pid {os.getpid()}")
         if fd is None:
             holder = lock_holder(path)
@@ -766,7 +795,7 @@ class History:
     # -- copying -------------------------------------------------------------------
 
     def copy_to(self, target: History, *, chunk: int = 1000) -> Copied:
-        """Copy every job, batch and batch line of this history into *target*, keeping ids,
+        """Copy every job, batch, batch line and upload of this history into *target*, keeping ids,
         times, requests and saved paths. Idempotent: a row *target* already holds stays as
         it is, but a job takes the saved paths and the details (prompt, request, who sent
         it) it lacks. Jobs lumen sent, from a history older than the record of who sent
@@ -800,6 +829,56 @@ class History:
         if table == "jobs" and values["local_id"] and not values["host"]:
             values["host"], values["user_name"] = self.host, self.user
         return tuple(values[column] for column in columns)
+
+    # -- uploads -----------------------------------------------------------------
+
+    def find_upload(self, sha256: str, host: str, *, since: float) -> Upload | None:
+        """The URL *host* gave the file *sha256* at or after *since* (a Unix time), if any."""
+        rows = self._read(
+            "SELECT url, size, uploaded_at FROM uploads WHERE sha256=? AND host=?"
+            " AND uploaded_at>=?",
+            (sha256, host, since),
+        )
+        if not rows or not isinstance(rows[0]["url"], str):
+            return None
+        row = rows[0]
+        return Upload(sha256, host, row["url"], int(row["size"]), _time(row["uploaded_at"]))
+
+    def record_upload(self, sha256: str, host: str, url: str, size: int) -> Upload:
+        """Remember that *host* now serves the file *sha256* at *url*."""
+        now = time.time()
+        self._write(
+            "INSERT INTO uploads (sha256, host, url, size, uploaded_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(sha256, host) DO UPDATE SET url=excluded.url, size=excluded.size,"
+            " uploaded_at=excluded.uploaded_at",
+            (sha256, host, url, size, now),
+        )
+        return Upload(sha256, host, url, size, now)
+
+    @contextlib.contextmanager
+    def lock_upload(self, sha256: str, host: str) -> Iterator[None]:
+        """Hold the upload of file *sha256* to *host*, waiting for another process that holds
+        it: two processes given the same file upload it once (the second finds the URL).
+
+        On a shared history the lock is this machine's (two machines may each upload the
+        file once, and either URL serves): an upload may take minutes, longer than a lock
+        on the server should be held."""
+        from lumen_cli.fsutil import file_lock
+
+        digest = hashlib.sha256(f"{sha256}\0{host}".encode()).hexdigest()[:32]
+        with file_lock(self._locks() / f"upload-{digest}.lock"):
+            yield
+
+    def _locks(self) -> Path:
+        """The folder of this history's file locks: beside the file, or for a shared
+        history in this user's data folder."""
+        from lumen_cli.fsutil import ensure_private_dir
+
+        if self.path is None:
+            from lumen_cli.config import data_dir
+
+            return ensure_private_dir(data_dir() / "shared-history.locks")
+        return ensure_private_dir(self.path.parent / f"{self.path.name}.locks")
 
     # -- reads -------------------------------------------------------------------
 
@@ -887,8 +966,9 @@ _COPIED: dict[str, tuple[str, ...]] = {
         "profile", "batch", "key", "line", "custom_id", "state", "local_id", "error",
         "attempts", "updated_at",
     ),
+    "uploads": ("sha256", "host", "url", "size", "uploaded_at"),
 }  # fmt: skip
-_COPIED_NAMES = {"jobs": "jobs", "batches": "batches", "batch_lines": "lines"}
+_COPIED_NAMES = {"jobs": "jobs", "batches": "batches", "batch_lines": "lines", "uploads": "uploads"}
 # A job the target holds already (learnt of from a webhook, say) takes what it lacks.
 _ON_CONFLICT = {
     "jobs": "ON CONFLICT (id) DO UPDATE SET model=COALESCE(jobs.model, excluded.model),"
@@ -899,6 +979,7 @@ _ON_CONFLICT = {
     " request=CASE WHEN jobs.request='{}' THEN excluded.request ELSE jobs.request END",
     "batches": "ON CONFLICT DO NOTHING",
     "batch_lines": "ON CONFLICT DO NOTHING",
+    "uploads": "ON CONFLICT DO NOTHING",
 }
 
 

@@ -59,3 +59,15 @@ def iso_time(timestamp: float) -> str:
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """``1 line``, ``2 lines`` (*nouns*: the plural when it is not *noun* + ``s``)."""
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def byte_size(count: int) -> str:
+    """*count* bytes for people: ``512 B``, ``1.5 KiB``, ``12.0 MiB``, ``10.0 GiB``."""
+    if count < 1024:
+        return f"{count} B"
+    size = float(count)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        size /= 1024
+        if size < 1024 or unit == "TiB":
+            break
+    return f"{size:.1f} {unit}"

@@ -26,6 +26,12 @@ API_DEFAULT_RESOLUTION = "720p"
 API_DEFAULT_ASPECT_RATIO = "16:9"
 PLACEHOLDERS = ("id", "index", "model", "prompt", "date")  # of -o file name templates
 BATCH_PLACEHOLDERS = ("custom_id", "line")  # what `batch` knows of each job besides
+# Of upload_command: {path} and {name} are shell-quoted when filled in; the others only ever
+# hold [./0-9a-z] (type: the content type, such as image/png).
+UPLOAD_PLACEHOLDERS = ("path", "name", "ext", "sha256", "size", "type")
+# A placeholder of upload_command: {word}, but not the shell's own ${word}.
+UPLOAD_PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_QUOTED_PLACEHOLDER = re.compile(r"""(['"])\{(path|name)\}\1""")
 _ASPECT_RATIO = re.compile(r"[1-9][0-9]*:[1-9][0-9]*")
 _RESOLUTION = re.compile(r"[1-9][0-9]{2,3}p")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -67,6 +73,34 @@ def check_template(template: str, what: str = "-o", extra: Sequence[str] = ()) -
             hint="Placeholders: " + " ".join(f"{{{name}}}" for name in known) + ".",
         )
     return template
+
+
+def check_upload_command(command: str, what: str = "upload_command") -> str:
+    """A shell command that uploads ``{path}`` and prints its URL: every ``{placeholder}``
+    known, ``{path}`` named, and no placeholder lumen quotes put in quotes again."""
+    if not command.strip():
+        raise BadInput(
+            f"{what} is empty", hint="Unset it with `lumen config unset upload_command`."
+        )
+    hint = "Placeholders: " + " ".join(f"{{{name}}}" for name in UPLOAD_PLACEHOLDERS) + "."
+    found = UPLOAD_PLACEHOLDER.findall(command)
+    unknown = [name for name in found if name not in UPLOAD_PLACEHOLDERS]
+    if unknown:
+        raise BadInput(f"unknown placeholder {{{shorten(unknown[0], 40)}}} in {what}", hint=hint)
+    if "path" not in found:
+        raise BadInput(
+            f"{what} never names {{path}}, the file to upload",
+            hint="e.g. rclone copyto {path} r2:clips/{sha256}{ext} && "
+            "echo https://clips.example.com/{sha256}{ext}",
+        )
+    quoted = _QUOTED_PLACEHOLDER.search(command)
+    if quoted:
+        name = quoted.group(2)
+        raise BadInput(
+            f"{what} puts {{{name}}} in quotes, but lumen quotes it for the shell already",
+            hint=f"Write {{{name}}}, not {quoted.group(0)}.",
+        )
+    return command
 
 
 def _shaped(value: str, shape: re.Pattern[str], what: str, example: str, common: str) -> str:

@@ -24,6 +24,8 @@ from tests.support import (
     POSTGRES_REQUIRED,
     TEST_KEY,
     WHSEC,
+    FakeUploader,
+    FileHost,
     PostgresCluster,
     Running,
     Seen,
@@ -233,3 +235,23 @@ def work(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def seen(sandbox: SandboxServer) -> Seen:
     """What every result-file request the sandbox serves from now on carried, in order."""
     return Seen(sandbox, start=len(sandbox.requests("/files/")))
+
+
+@pytest.fixture
+def file_host(tmp_path: Path) -> Iterator[FileHost]:
+    """A file host on loopback serving (and taking PUTs into) ``tmp_path/hosted``."""
+    root = tmp_path / "hosted"
+    root.mkdir()
+    with FileHost(root) as host:
+        yield host
+
+
+@pytest.fixture
+def uploader(
+    home: Path, file_host: FileHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> FakeUploader:
+    """``upload_command`` set (through LUMEN_UPLOAD_COMMAND) to a fake uploader whose URLs
+    the file host serves, so the sandbox can fetch them."""
+    fake = FakeUploader(file_host.root, file_host.url, tmp_path / "uploads.log", tmp_path / "env")
+    monkeypatch.setenv("LUMEN_UPLOAD_COMMAND", fake.command)
+    return fake

@@ -651,3 +651,191 @@ def machine_env(home: Path, name: str, history_url: str) -> dict[str, str]:
     env["LUMEN_HISTORY_URL"] = history_url
     env["LUMEN_HOST_NAME"] = name
     return env
+
+
+# -- local input files --------------------------------------------------------------------
+
+# The first bytes of each kind of input (lumen and the sandbox look no further).
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(32))
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20)
+GIF = b"GIF89a" + bytes(20)
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(20)
+MOV = b"\x00\x00\x00\x14ftypqt  " + bytes(20)
+WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm" + bytes(20)
+# A file name a shell would love to misread: quotes, $(...), backticks, globs, spaces.
+HOSTILE_NAME = 'it\'s a "cat" $(touch pwned) `touch pwned` [1] {a,b} *.png'
+
+
+class FileHost:
+    """A file host on loopback: serves the files under *root* (GET and HEAD, any query
+    ignored, as presigned URLs carry one) and stores what is PUT to a path (as S3, R2 and
+    plain WebDAV-ish endpoints take uploads). It also speaks the few calls of Google Cloud
+    Storage's JSON API that ``gcloud storage cp - gs://…`` makes (a resumable upload).
+    ``puts`` records the headers of each PUT; ``token``, when set, must be the bearer of
+    every plain PUT."""
+
+    def __init__(self, root: Path, *, token: str | None = None) -> None:
+        self.root = root
+        self.token = token
+        self.puts: list[dict[str, str]] = []
+        self.sessions: list[tuple[str, str, bytearray]] = []  # bucket, object, bytes so far
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, body: bytes = b"", **headers: str) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name.replace("_", "-"), value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _body(self) -> bytes:
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def do_GET(self) -> None:
+                import json
+                import re
+                from urllib.parse import unquote, urlsplit
+
+                path = unquote(urlsplit(self.path).path)
+                gcs = re.fullmatch(r"/storage/v1/b/([^/]+)/o(?:/(.+))?", path)
+                if gcs:  # gcloud asks whether the object exists, then lists the "folder"
+                    found = gcs[2] is None
+                    body = json.dumps({} if found else {"error": {"code": 404}}).encode()
+                    self._answer(200 if found else 404, body, Content_Type="application/json")
+                    return
+                file = host.root / path.lstrip("/")
+                if ".." in path.split("/") or not file.is_file():
+                    self._answer(404, b"not found")
+                    return
+                self._answer(200, file.read_bytes(), Content_Type="application/octet-stream")
+
+            do_HEAD = do_GET
+
+            def do_PUT(self) -> None:
+                from urllib.parse import unquote, urlsplit
+
+                path = unquote(urlsplit(self.path).path)
+                body = self._body()
+                if path.startswith("/_session/"):
+                    self._resume(int(path.rsplit("/", 1)[1]), body)
+                    return
+                host.puts.append(dict(self.headers))
+                if host.token and self.headers.get("Authorization") != f"Bearer {host.token}":
+                    self._answer(401, b"who are you?")
+                    return
+                host.store(path, body)
+                self._answer(200, ETag='"stored"')
+
+            def do_POST(self) -> None:
+                import json
+                import re
+                from urllib.parse import urlsplit
+
+                path = urlsplit(self.path).path
+                start = re.fullmatch(r"/resumable/upload/storage/v1/b/([^/]+)/o", path)
+                if start is None:
+                    self._answer(400, b"not a resumable upload")
+                    return
+                name = json.loads(self._body())["name"]
+                host.sessions.append((start[1], name, bytearray()))
+                session = f"{host.url}/_session/{len(host.sessions) - 1}"
+                self._answer(200, Location=session)
+
+            def _resume(self, number: int, body: bytes) -> None:
+                import base64
+                import json
+                import re
+
+                bucket, name, data = host.sessions[number]
+                span = re.fullmatch(
+                    r"bytes (?:(\d+)-\d+|\*)/(\d+|\*)", self.headers.get("Content-Range", "")
+                )
+                if span and span[1] is not None:
+                    del data[int(span[1]) :]
+                    data += body
+                if span and span[2] != "*" and len(data) == int(span[2]):
+                    host.store(f"/{bucket}/{name}", bytes(data))
+                    document = {  # gcloud checks the MD5 (and deletes an object that differs)
+                        "bucket": bucket,
+                        "name": name,
+                        "size": str(len(data)),
+                        "generation": "1",
+                        "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),  # noqa: S324
+                    }
+                    self._answer(
+                        200, json.dumps(document).encode(), Content_Type="application/json"
+                    )
+                    return
+                if data:
+                    self._answer(308, Range=f"bytes=0-{len(data) - 1}")
+                else:
+                    self._answer(308)
+
+        self.server = BackgroundHTTPServer("127.0.0.1", 0, Handler, name="test-file-host")
+        self.server.start()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def store(self, path: str, data: bytes) -> None:
+        file = self.root / path.lstrip("/")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(data)
+
+    def close(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> FileHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class FakeUploader:
+    """An ``upload_command`` for tests: a script that copies ``{path}`` into a folder a
+    :class:`FileHost` serves, as ``{sha256}{ext}``, and prints that URL last. Each run
+    appends the path it was given (JSON) to ``log`` and writes its environment to ``env``;
+    it sleeps ``delay`` seconds first (to make two runs overlap)."""
+
+    folder: Path
+    base_url: str
+    log: Path
+    env: Path
+    delay: float = 0.0
+
+    @property
+    def command(self) -> str:
+        import shlex
+
+        script = ROOT / "tests" / "fake_uploader.py"
+        words = [sys.executable, str(script)]
+        fixed = [self.base_url, str(self.folder), str(self.log), str(self.env), str(self.delay)]
+        return (
+            " ".join(shlex.quote(word) for word in words)
+            + " {path} {sha256}{ext} "
+            + (" ".join(shlex.quote(word) for word in fixed))
+        )
+
+    def runs(self) -> list[str]:
+        """The paths it was given, one per run, in order."""
+        import json
+
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def environment(self) -> dict[str, str]:
+        import json
+
+        return dict(json.loads(self.env.read_text()))

@@ -103,6 +103,10 @@ def test_unknown_shell_is_exit_2(cli: CLI) -> None:
         ("lumen wait --al", ["--all"]),
         ("lumen wait --sand", ["--sandbox"]),  # the root's flags go anywhere
         ("lumen submit x -o ", []),  # nothing: bash completes file names
+        ("lumen submit x --image ", []),  # a local file or a URL: file names too
+        ("lumen usage --by d", ["day"]),
+        ("lumen sandbox serve --fetch-inputs ", ["none", "loopback", "all"]),
+        ("lumen gal", ["gallery"]),
         ("lumen nosuch ", []),
         ("lumen 'sub", ["submit"]),  # an open quote
     ],

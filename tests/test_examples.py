@@ -25,8 +25,10 @@ from lumen_cli.api.models import Job
 from lumen_cli.app import help_pages
 from lumen_cli.history import History
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
+from lumen_cli.sandbox.files import asset_bytes
 from lumen_cli.webhook.protocol import sample_event, sign
 from tests.support import (
+    PNG,
     PRICES,
     ROOT,
     TEST_KEY,
@@ -121,6 +123,12 @@ def scene(home: Path, sandbox: SandboxServer, api: httpx.Client) -> dict[str, st
     (work / "shots.csv").write_text("custom_id,prompt\nfox,a red fox\nowl,an owl\n")
     body = sample_event(ids[0], "succeeded", test=False)
     (work / "body.json").write_bytes(body)
+    (work / "me.png").write_bytes(PNG)
+    (work / "dance.mp4").write_bytes(asset_bytes("16x9.mp4"))
+    tools = home / "tools"  # README's upload recipes name tools no test can reach
+    tools.mkdir()
+    (tools / "rclone").write_text("#!/bin/sh\nexit 0\n")
+    (tools / "rclone").chmod(0o755)
     (work / "on-video.sh").write_text("#!/bin/sh\ncat > /dev/null\n")
     (work / "on-video.sh").chmod(0o755)
     for folder in (
@@ -131,7 +139,7 @@ def scene(home: Path, sandbox: SandboxServer, api: httpx.Client) -> dict[str, st
         (home / "home" / folder).mkdir(parents=True, exist_ok=True)
     return {
         "HOME": str(home / "home"),
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": os.pathsep.join([BIN, str(tools), os.environ.get("PATH", "")]),
         "ID1": ids[0],
         "ID2": ids[1],
         "SIG": sign(WHSEC, body),

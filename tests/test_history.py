@@ -174,11 +174,11 @@ def test_a_schema_1_file_is_migrated_in_place(tmp_path: Path) -> None:
     assert [line.key for line in history.batch_lines("p", "b")] == ["k1", "k2", "k3"]
     history.close()
     with sqlite3.connect(path) as conn:
-        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        assert row == (str(SCHEMA_VERSION),)
+        schema = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert {"batches", "batch_lines", "batch_lines_line", "jobs_local_id"} <= tables
-    again = History(path)  # opening a schema 2 file changes nothing
+    assert schema == (str(SCHEMA_VERSION),)
+    assert {"batches", "batch_lines", "batch_lines_line", "jobs_local_id", "uploads"} <= tables
+    again = History(path)  # opening a migrated file changes nothing
     assert len(again.batch_lines("p", "b")) == 3
     assert again.get("vold") is not None
 
@@ -502,3 +502,21 @@ def test_without_psycopg_the_error_says_what_to_install(
     with pytest.raises(HistoryError, match="psycopg") as caught:
         History("postgresql://db.example/lumen").list()
     assert "lumen-cli[postgres]" in (caught.value.hint or "")
+
+
+def test_a_history_created_elsewhere_while_this_one_looks_is_found(
+    history_at: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between finding no version and looking for tables, another machine created it."""
+    from lumen_cli.database import PostgresDatabase, SQLiteDatabase
+
+    engine = SQLiteDatabase if isinstance(history_at, Path) else PostgresDatabase
+    original = engine.tables
+
+    def tables(db: SQLiteDatabase | PostgresDatabase) -> set[str]:
+        monkeypatch.setattr(engine, "tables", original)
+        History(history_at).list()  # the other machine, just now
+        return original(db)
+
+    monkeypatch.setattr(engine, "tables", tables)
+    assert History(history_at).list() == []

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from lumen_cli.errors import BadInput
 from lumen_cli.net import check_http_url, is_http_url
-from lumen_cli.text import json_text
+from lumen_cli.text import json_text, shorten
 from lumen_cli.values import (
     check_aspect_ratio,
     check_duration,
@@ -43,19 +43,50 @@ class JobSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def check_media_url(flag: str, value: str) -> str:
-    """An image/video input must be an http(s) URL: the API takes no uploads."""
+# The request fields that take an image or a video, and the flag that sets each.
+MEDIA_FLAGS = {
+    "image_url": "--image",
+    "last_image_url": "--last-image",
+    "reference_image_urls": "--ref-image",
+    "reference_video_url": "--ref-video",
+}
+UPLOAD_EXAMPLE = (
+    "lumen config set upload_command "
+    "'rclone copyto {path} r2:clips/{sha256}{ext} && echo https://clips.example.com/{sha256}{ext}'"
+)
+
+
+def is_local_path(value: str) -> bool:
+    """Whether an input names a local file rather than a URL (it has no ``scheme://``)."""
+    return bool(value.strip()) and "://" not in value and not is_http_url(value)
+
+
+def check_media_url(flag: str, value: str, *, local_files: bool = False) -> str:
+    """An image/video input: an http(s) URL, or with *local_files* a local path (left as it
+    is, for ``services.uploads`` to check and upload)."""
+    if local_files and is_local_path(value):
+        return value
     hint = None
     if not is_http_url(value) and (not urlsplit(value).scheme or Path(value).expanduser().exists()):
         hint = (
-            "The API takes URLs only, not files: upload the file somewhere it can be fetched "
-            "and pass its https:// URL."
+            "The API takes URLs only: set a command that uploads a local file and prints its "
+            f"URL, e.g. `{UPLOAD_EXAMPLE}` (README, 'Local files'). `lumen --sandbox …` "
+            "takes local files with no set-up."
         )
+        if is_local_path(value):
+            raise BadInput(
+                f"{flag} {shorten(value, 80)} is not an http(s) URL, and local files need "
+                "upload_command",
+                hint=hint,
+            )
     return check_http_url(flag, value, hint=hint)
 
 
-def build_body(spec: JobSpec) -> dict[str, Any]:
-    """The JSON body for ``POST /v1/videos/generations``; raises ``BadInput`` on bad values."""
+def build_body(spec: JobSpec, *, local_files: bool = False) -> dict[str, Any]:
+    """The JSON body for ``POST /v1/videos/generations``; raises ``BadInput`` on bad values.
+
+    *local_files*: inputs may name local files (an upload is set up); they stay in the body
+    as they are until ``services.uploads`` puts their URLs in their place."""
     prompt = spec.prompt.strip()
     if not prompt:
         raise BadInput("the prompt is empty", hint="Pass a prompt, or '-' to read it from stdin.")
@@ -72,16 +103,18 @@ def build_body(spec: JobSpec) -> dict[str, Any]:
     if spec.generate_audio is not None:
         body["generate_audio"] = bool(spec.generate_audio)
 
-    if spec.image_url is not None:
-        body["image_url"] = check_media_url("--image", spec.image_url)
-    if spec.last_image_url is not None:
-        body["last_image_url"] = check_media_url("--last-image", spec.last_image_url)
-    if spec.reference_image_urls:
-        body["reference_image_urls"] = [
-            check_media_url("--ref-image", url) for url in spec.reference_image_urls
-        ]
-    if spec.reference_video_url is not None:
-        body["reference_video_url"] = check_media_url("--ref-video", spec.reference_video_url)
+    media = {
+        "image_url": spec.image_url,
+        "last_image_url": spec.last_image_url,
+        "reference_image_urls": spec.reference_image_urls or None,
+        "reference_video_url": spec.reference_video_url,
+    }
+    for name, value in media.items():
+        flag = MEDIA_FLAGS[name]
+        if isinstance(value, list):
+            body[name] = [check_media_url(flag, url, local_files=local_files) for url in value]
+        elif value is not None:
+            body[name] = check_media_url(flag, value, local_files=local_files)
 
     if spec.webhook_url is not None:
         check_http_url("--webhook-url", spec.webhook_url)

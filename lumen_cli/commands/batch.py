@@ -29,9 +29,11 @@ from lumen_cli.commands.options import (
     RefVideo,
     Resolution,
     Timeout,
+    Upload,
     WebhookSecret,
     WebhookUrl,
     job_spec,
+    local_uploads,
 )
 from lumen_cli.context import app_context
 from lumen_cli.download import DOWNLOAD_WORKERS
@@ -166,6 +168,7 @@ def run(
             "estimated cost; send nothing.",
         ),
     ] = False,
+    upload: Upload = False,
     model: Model = None,
     resolution: Resolution = None,
     aspect_ratio: AspectRatio = None,
@@ -207,6 +210,10 @@ def run(
     and # comments skipped). The submit options are defaults for every line; a line's
     own fields win. The whole file is checked before the first request.
 
+    With `upload_command` set (or --sandbox), inputs may name local files, relative to
+    the batch file's folder: every file is checked first, then each distinct file is
+    uploaded once before the first job is sent.
+
     A line is recorded before it is sent. A re-run of the same batch (the file's name, or
     --name) sends only lines never accepted and follows those still running (--wait). A
     line whose outcome is unknown is never sent again without --retry-unknown.
@@ -236,6 +243,7 @@ def run(
     from lumen_cli.services.batch import BatchOptions, plan_batch, preview, run_batch
 
     state = app_context(ctx, json_output=json_output, quiet=quiet)
+    uploads = local_uploads(ctx, state, dry_run=dry_run, upload=upload)
     if file == "-" and not name:
         raise BadInput(
             "a batch read from stdin needs --name",
@@ -270,6 +278,7 @@ def run(
         fmt=file_format,
         defaults=defaults,
         output=template,
+        uploads=uploads,
     )
     options = BatchOptions(
         concurrency=concurrency,
@@ -286,10 +295,10 @@ def run(
         max_credits=max_credits,
     )
     if dry_run:
-        raise typer.Exit(int(preview(state, plan, options)))
+        raise typer.Exit(int(preview(state, plan, options, uploads=uploads, upload=upload)))
     # One pool for the senders and the poller's workers.
     state.max_connections = max(state.max_connections, concurrency + 8)
-    raise typer.Exit(int(run_batch(state, plan, options, results=results)))
+    raise typer.Exit(int(run_batch(state, plan, options, results=results, uploads=uploads)))
 
 
 @app.command("status", cls=Command)

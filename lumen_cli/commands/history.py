@@ -55,7 +55,7 @@ def migrate(
 ) -> None:
     """Copy a local history into a shared one, keeping ids, times and saved paths.
 
-    Every job, batch and batch line of the local file is copied; what the shared history
+    Every job, batch, batch line and upload of the local file is copied; what the shared history
     already holds stays as it is (saved paths are merged), so running it again, or from
     every member's machine, copies each job once. Jobs lumen sent are recorded as sent by
     this machine and user. The local file is left as it is.
@@ -97,6 +97,7 @@ def migrate(
             ("jobs", copied.jobs),
             ("batches", copied.batches),
             ("batch lines", copied.lines),
+            ("uploads", copied.uploads),
         )
     ]
     out.info(f"copied {', '.join(parts)} from {path} to {shared.where}")

@@ -12,6 +12,8 @@ from lumen_cli.errors import BadInput
 if TYPE_CHECKING:
     from lumen_cli.api.request import JobSpec
     from lumen_cli.config import Settings
+    from lumen_cli.context import AppContext
+    from lumen_cli.services.uploads import Uploads
 
 JsonOutput = Annotated[
     bool,
@@ -144,7 +146,7 @@ def parse_since(value: str, now: float) -> float:
 
 # -- the request fields of `submit` (and, as defaults for every line, of `batch`) ----------
 
-MEDIA = "Inputs (URLs only)"
+MEDIA = "Inputs"
 WEBHOOK = "Webhook"
 
 Model = Annotated[
@@ -176,7 +178,7 @@ Image = Annotated[
     typer.Option(
         "--image",
         "--first-frame",
-        help="First-frame image URL (image_url).",
+        help="First-frame image: a URL or a local file (image_url).",
         rich_help_panel=MEDIA,
         show_default=False,
     ),
@@ -186,7 +188,7 @@ LastImage = Annotated[
     typer.Option(
         "--last-image",
         "--last-frame",
-        help="Last-frame image URL (last_image_url).",
+        help="Last-frame image: a URL or a local file (last_image_url).",
         rich_help_panel=MEDIA,
         show_default=False,
     ),
@@ -195,7 +197,7 @@ RefImage = Annotated[
     list[str] | None,
     typer.Option(
         "--ref-image",
-        help="Reference image URL; repeat for several.",
+        help="Reference image (URL or local file); repeat for several.",
         rich_help_panel=MEDIA,
         show_default=False,
     ),
@@ -204,9 +206,17 @@ RefVideo = Annotated[
     str | None,
     typer.Option(
         "--ref-video",
-        help="Reference video URL (video-to-video).",
+        help="Reference video: a URL or a local file (video-to-video).",
         rich_help_panel=MEDIA,
         show_default=False,
+    ),
+]
+Upload = Annotated[
+    bool,
+    typer.Option(
+        "--upload",
+        help="With --dry-run: upload local input files now, and show their URLs.",
+        rich_help_panel=MEDIA,
     ),
 ]
 WebhookUrl = Annotated[
@@ -262,3 +272,22 @@ def job_spec(
         webhook_url=settings.value("webhook_url", webhook_url),
         webhook_secret=settings.value("webhook_secret", webhook_secret),
     )
+
+
+def local_uploads(
+    ctx: typer.Context, state: AppContext, *, dry_run: bool, upload: bool
+) -> Uploads | None:
+    """Where this command's local input files go (``services.uploads``), None when no upload
+    is set up. A dry run that does not ``--upload`` names the sandbox without starting it."""
+    from lumen_cli.errors import BadInput
+    from lumen_cli.services.uploads import open_uploads
+
+    if upload and not dry_run:
+        raise BadInput("--upload goes with --dry-run (a run uploads local files anyway)")
+    previewing = dry_run and not upload
+    uploads = open_uploads(
+        state, sandbox_url=state.preview_base_url if previewing else lambda: state.base_url
+    )
+    if uploads is not None:
+        ctx.call_on_close(uploads.close)
+    return uploads

@@ -44,6 +44,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    fetch_inputs: Annotated[
+        str,
+        typer.Option(
+            "--fetch-inputs",
+            help="Input URLs of a job fetched before it is created (400 if one fails): "
+            "none, loopback (this machine only) or all.",
+        ),
+    ] = "loopback",
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C.
 
@@ -55,6 +63,8 @@ def serve(
     - a prompt with "blocked" answers 400 (the content policy)
     - a prompt with "fail" ends failed, "cancel" ends cancelled, "forever" never ends
     - models seedance-2, seedance-2-fast and veo-3-1 exist; any other answers 404
+    - input URLs on this machine must serve an image (a video for --ref-video), else 400
+    - PUT /uploads/{sha256}{ext} keeps a file in memory: `lumen --sandbox` puts local inputs there
 
     **Examples**
 
@@ -69,15 +79,22 @@ def serve(
 
     if not is_loopback(host):
         state.output.warn(f"binding {host}: the sandbox is reachable from other machines")
-    config = SandboxConfig(
-        host=host, port=port, job_seconds=job_seconds, submit_rate_limit=submit_rate_limit
-    )
+    from lumen_cli.errors import BadInput
+
+    try:
+        config = SandboxConfig(
+            host=host,
+            port=port,
+            job_seconds=job_seconds,
+            submit_rate_limit=submit_rate_limit,
+            fetch_inputs=fetch_inputs,
+        )
+    except ValueError as exc:
+        raise BadInput(f"--fetch-inputs: {exc}") from None
     server = SandboxServer(config)
     try:
         server.start()
     except OSError as exc:
-        from lumen_cli.errors import BadInput
-
         raise BadInput(
             f"cannot listen on {host}:{port}: {exc.strerror}",
             hint="Pick another --port, or 0 for any free one.",

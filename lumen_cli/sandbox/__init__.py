@@ -3,9 +3,11 @@ no network, outcomes chosen by the prompt.
 
 It answers the vendor's two routes (``POST /v1/videos/generations`` and ``GET
 /v1/videos/generations/{id}``) with the vendor's rules, serves real MP4 results under ``/files/``,
-delivers signed webhooks, and adds a few ``/_sandbox/`` routes for tests: health, stats, forced
-completion, and *faults* (lost responses, 5xx, garbage bodies, cut downloads, rate limits...)
-that let a client's error handling be exercised against real HTTP.
+keeps files uploaded to ``/uploads/`` (local inputs of ``lumen --sandbox``), fetches a job's
+input URLs on this machine before creating it, delivers signed webhooks, and adds a few
+``/_sandbox/`` routes for tests: health, stats, forced completion, and *faults* (lost
+responses, 5xx, garbage bodies, cut downloads, rate limits...) that let a client's error
+handling be exercised against real HTTP.
 
 A job's status is a pure function of the time since it was created, so nothing has to tick in the
 background: ``queued`` for the first 20% of ``job_seconds``, ``processing`` until ``job_seconds``,
@@ -20,14 +22,15 @@ The modules, one job each:
 - :mod:`~lumen_cli.sandbox.store`: the jobs, request counts and the state file;
 - :mod:`~lumen_cli.sandbox.jobs`: the ``Job`` record and request validation;
 - :mod:`~lumen_cli.sandbox.faults`: injected misbehaviour;
-- :mod:`~lumen_cli.sandbox.files`: result files, ``Range`` parsing;
+- :mod:`~lumen_cli.sandbox.files`: result files, uploaded files, ``Range`` parsing;
+- :mod:`~lumen_cli.sandbox.inputs`: fetching a job's input URLs (loopback only by default);
 - :mod:`~lumen_cli.sandbox.webhooks`: delivery.
 
-Only the standard library is used, plus the bottom of lumen (``net``, ``fsutil``, ``serving``)
-and the webhook signing names, the one definition of the signature. Names are loaded on first
-use, so ``from lumen_cli.sandbox import SANDBOX_KEY`` costs nothing: the HTTP server machinery
-is imported only when a server is actually wanted, and ``urllib.request`` only when a webhook is
-delivered.
+Only the standard library is used, plus the bottom of lumen (``net``, ``fsutil``, ``serving``,
+``media``: what an image or a video starts with) and the webhook signing names, the one
+definition of the signature. Names are loaded on first use, so ``from lumen_cli.sandbox import
+SANDBOX_KEY`` costs nothing: the HTTP server machinery is imported only when a server is
+actually wanted, and ``urllib.request`` only when a webhook is delivered or an input fetched.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from lumen_cli.sandbox.server import SandboxConfig, SandboxServer
+from lumen_cli.sandbox.server import FETCH_MODES, SandboxConfig, SandboxServer
 from lumen_cli.sandbox.store import SandboxStateError
 
 
@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="answer 429 (Retry-After: 1) to job submits beyond N in one second",
     )
+    parser.add_argument(
+        "--fetch-inputs",
+        choices=FETCH_MODES,
+        default=defaults.fetch_inputs,
+        help="which input URLs of a job to fetch before creating it (default: %(default)s)",
+    )
     return parser
 
 
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             job_seconds=args.job_seconds,
             state_file=args.state_file,
             submit_rate_limit=args.submit_rate_limit,
+            fetch_inputs=args.fetch_inputs,
         )
         server = SandboxServer(config).start()
     except (ValueError, OSError, SandboxStateError) as exc:

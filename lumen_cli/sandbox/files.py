@@ -1,11 +1,15 @@
 """Result files: the shipped MP4 assets, the deterministic ``/files/blob/{size}.bin`` content,
-the servable ``Content`` record with its ETag, and ``Range`` header parsing.
+files uploaded to the sandbox's own file host (``UploadStore``), the servable ``Content``
+record with its ETag, and ``Range`` header parsing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from functools import lru_cache
@@ -47,14 +51,7 @@ def asset_bytes(name: str) -> bytes:
 
 def asset_content(name: str, last_modified: float) -> Content:
     """The shipped MP4 *name* as servable content, last modified at *last_modified*."""
-    data = asset_bytes(name)
-
-    def read(start: int, stop: int, chunk: int) -> Iterator[bytes]:
-        for pos in range(start, stop, chunk):
-            yield data[pos : min(pos + chunk, stop)]
-
-    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    return Content(len(data), etag, formatdate(last_modified, usegmt=True), "video/mp4", read)
+    return bytes_content(asset_bytes(name), "video/mp4", last_modified)
 
 
 @lru_cache(maxsize=16)
@@ -134,3 +131,52 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def changed_etag(etag: str) -> str:
     """A different strong ETag derived from *etag* (the ``change_etag`` fault serves it)."""
     return '"' + hashlib.sha256(b"changed:" + etag.encode()).hexdigest()[:32] + '"'
+
+
+# -- uploaded files ------------------------------------------------------------------------------
+
+MAX_UPLOAD = 100 << 20  # bytes of one file PUT to /uploads/ (lumen's default max_upload_size)
+MAX_UPLOADS_TOTAL = 256 << 20  # bytes kept in all; the oldest files go first
+UPLOAD_NAME = re.compile(r"([0-9a-f]{64})(\.[a-z0-9]{1,5})")
+
+
+class UploadStore:
+    """Files PUT to ``/uploads/{sha256}{ext}``, kept in memory (never on disk) while the
+    sandbox runs, at most ``MAX_UPLOADS_TOTAL`` bytes in all: the oldest go first.
+    Safe to use from any thread."""
+
+    def __init__(self, total: int = MAX_UPLOADS_TOTAL) -> None:
+        self.total = total
+        self._files: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, name: str, data: bytes, when: float) -> None:
+        with self._lock:
+            self._files.pop(name, None)
+            self._files[name] = (data, when)
+            size = sum(len(stored) for stored, _ in self._files.values())
+            while size > self.total and len(self._files) > 1:
+                _, (dropped, _) = self._files.popitem(last=False)
+                size -= len(dropped)
+
+    def get(self, name: str) -> tuple[bytes, float] | None:
+        """The bytes of file *name* and when they were stored, or None."""
+        with self._lock:
+            return self._files.get(name)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._files)
+
+
+def bytes_content(
+    data: bytes, content_type: str, last_modified: float, *, sha256: str | None = None
+) -> Content:
+    """*data* as servable content (*sha256*: its digest, when known, saves hashing it)."""
+
+    def read(start: int, stop: int, chunk: int) -> Iterator[bytes]:
+        for pos in range(start, stop, chunk):
+            yield data[pos : min(pos + chunk, stop)]
+
+    etag = '"' + (sha256 or hashlib.sha256(data).hexdigest())[:32] + '"'
+    return Content(len(data), etag, formatdate(last_modified, usegmt=True), content_type, read)

@@ -1,8 +1,11 @@
 """The sandbox's HTTP side: the request handler and its route table.
 
 Routes: the vendor's two (``POST /v1/videos/generations``, ``GET /v1/videos/generations/{id}``)
-with its key rules, result files under ``/files/`` (``Range``, ``If-Range``, ``HEAD``), and the
-test routes under ``/_sandbox/`` (health, shutdown, stats, deliveries, faults, forced finish).
+with its key rules, result files under ``/files/`` (``Range``, ``If-Range``, ``HEAD``), the
+sandbox's own file host for local inputs (``PUT /uploads/{sha256}{ext}``, served back under
+``/files/uploads/``), and the test routes under ``/_sandbox/`` (health, shutdown, stats,
+deliveries, faults, forced finish). A job's input URLs are checked as the real API fetches
+them (:mod:`~lumen_cli.sandbox.inputs`).
 Armed faults (:mod:`~lumen_cli.sandbox.faults`) are applied here: before routing for the API and
 file routes, while streaming for download faults; ``/_sandbox/`` routes are never faulted.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -26,21 +30,26 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from lumen_cli import __version__
+from lumen_cli.media import content_type, kind_of_extension
 from lumen_cli.net import is_loopback
 from lumen_cli.sandbox.faults import DOWNLOAD_FAULTS, GENERIC_FAULTS, Fault
 from lumen_cli.sandbox.files import (
     ASSET_FOR_RATIO,
     CHUNK,
     MAX_BLOB,
+    MAX_UPLOAD,
+    UPLOAD_NAME,
     Content,
     RangeNotSatisfiable,
+    UploadStore,
     asset_content,
     blob_content,
+    bytes_content,
     changed_etag,
     parse_range,
 )
 from lumen_cli.sandbox.jobs import TERMINAL_STATUSES, ApiError, json_bytes, validate_generation
-from lumen_cli.sandbox.store import LOGGED_HEADERS
+from lumen_cli.sandbox.store import INPUT_FIELDS, LOGGED_HEADERS
 
 if TYPE_CHECKING:
     from lumen_cli.sandbox.faults import FaultSet
@@ -53,7 +62,12 @@ class Sandbox(Protocol):
 
     store: JobStore
     faults: FaultSet
+    uploads: UploadStore
     clock: Callable[[], float]
+
+    @property
+    def fetch_inputs(self) -> str:
+        """Which input URLs a job's create request fetches: none, loopback or all."""
 
     def public_url(self, host_header: str | None) -> str: ...
 
@@ -82,6 +96,7 @@ KEY_PREFIX = "sk-lumen-"
 REVOKED_KEY = "sk-lumen-revoked"
 NO_CREDIT_KEY = "sk-lumen-nocredit"
 
+UPLOADS_ROUTE = "/uploads/"
 HANDLER_TIMEOUT = 30.0  # seconds a silent client may hold a handler thread
 MAX_BODY = 1 << 20  # request bodies are small JSON documents
 
@@ -92,6 +107,7 @@ _ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     409: "conflict_error",
+    413: "invalid_request_error",
     416: "invalid_request_error",
     429: "rate_limit_error",
 }
@@ -148,7 +164,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         path = urlsplit(self.path).path
-        if not self._read_body():
+        uploading = self.command == "PUT" and path.startswith(UPLOADS_ROUTE)
+        if not self._read_body(MAX_UPLOAD if uploading else MAX_BODY):
             return
         route, groups, allowed = _match_route(self.command, path)
         self.sandbox.store.count(f"{self.command} {route.name if route else '<unknown>'}")
@@ -179,19 +196,20 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_error(500, f"sandbox internal error: {type(exc).__name__}: {exc}")
 
-    def _read_body(self) -> bool:
-        """Read the whole request body, so the next request on the connection starts cleanly."""
+    def _read_body(self, limit: int) -> bool:
+        """Read the whole request body (at most *limit* bytes), so the next request on the
+        connection starts cleanly."""
         if "chunked" in str(self.headers.get("Transfer-Encoding", "")).lower():
             self.close_connection = True
             self._send_error(411, "send a Content-Length (chunked bodies are not supported)")
             return False
         raw = self.headers.get("Content-Length")
         text = "0" if raw is None else str(raw).strip()
-        if not text.isdigit() or int(text) > MAX_BODY:
+        if not text.isdigit() or int(text) > limit:
             # The body cannot be skipped reliably, so the connection has to end here.
             self.close_connection = True
             if text.isdigit():
-                self._send_error(413, f"request bodies are limited to {MAX_BODY} bytes")
+                self._send_error(413, f"request bodies are limited to {limit} bytes")
             else:
                 self._send_error(400, f"bad Content-Length: {text!r}")
             return False
@@ -318,6 +336,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _create(self, groups: tuple[str, ...]) -> None:
         self._authenticate(billing=False)
         spec = validate_generation(self._json_body())
+        if any(spec.get(name) for name in INPUT_FIELDS):
+            from lumen_cli.sandbox.inputs import check_inputs  # urllib, only when needed
+
+            check_inputs(
+                spec,
+                mode=self.sandbox.fetch_inputs,
+                own_url=self._base_url(),
+                uploads=self.sandbox.uploads,
+            )
         self._authenticate(billing=True)  # credits are checked only for a valid, billable job
         job = self.sandbox.create_job(spec)
         self._send_json(
@@ -350,6 +377,36 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if job.status(self.sandbox.clock()) != "succeeded" or index >= job.n:
             raise ApiError(404, "file not found")
         self._serve(asset_content(ASSET_FOR_RATIO[job.aspect_ratio], job.finished_at()))
+
+    def _upload(self, groups: tuple[str, ...]) -> None:
+        """Keep a file PUT as ``{sha256}{ext}`` (the name must match the bytes) and answer the
+        URL that serves it."""
+        name = groups[0]
+        shape = UPLOAD_NAME.fullmatch(name)
+        if shape is None or kind_of_extension(name) is None:
+            raise ApiError(
+                400,
+                "upload as /uploads/{sha256}{ext}: a lowercase hex sha256 and "
+                "an extension such as .png, .jpg, .webp, .gif, .mp4, .mov, .webm",
+            )
+        if hashlib.sha256(self._body).hexdigest() != shape.group(1):
+            raise ApiError(
+                400,
+                "the body's sha256 is not the one in the name (did the file "
+                "change while it was sent?)",
+            )
+        self.sandbox.uploads.put(name, self._body, self.sandbox.clock())
+        url = f"{self._base_url()}/files/uploads/{name}"
+        self._send_json(201, {"url": url, "sha256": shape.group(1), "size": len(self._body)})
+
+    def _uploaded(self, groups: tuple[str, ...]) -> None:
+        stored = self.sandbox.uploads.get(groups[0])
+        kind = kind_of_extension(groups[0])
+        if stored is None or kind is None:
+            raise ApiError(404, "file not found")
+        data, when = stored
+        sha256 = groups[0][:64]  # checked against the bytes when they were put
+        self._serve(bytes_content(data, content_type(kind), when, sha256=sha256))
 
     def _blob(self, groups: tuple[str, ...]) -> None:
         size = int(groups[0])
@@ -464,6 +521,8 @@ _ROUTES = (
     _route("POST", r"/v1/videos/generations", "/v1/videos/generations", _H._create),
     _route("GET", r"/v1/videos/generations/([^/]+)", "/v1/videos/generations/{id}", _H._get_job),
     _route("GET HEAD", r"/files/blob/(\d+)\.bin", "/files/blob/{size}.bin", _H._blob),
+    _route("PUT", r"/uploads/([^/]+)", "/uploads/{name}", _H._upload),
+    _route("GET HEAD", r"/files/uploads/([^/]+)", "/files/uploads/{name}", _H._uploaded),
     _route("GET HEAD", r"/files/([^/]+)/(\d+)\.mp4", "/files/{id}/{index}.mp4", _H._job_file),
     _route("GET", r"/_sandbox/health", "/_sandbox/health", _H._health),
     _route("POST", r"/_sandbox/shutdown", "/_sandbox/shutdown", _H._shutdown),

@@ -21,11 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lumen_cli.sandbox.faults import RATE_LIMIT, FaultSet
+from lumen_cli.sandbox.files import UploadStore
 from lumen_cli.sandbox.jobs import Job
 from lumen_cli.sandbox.routes import SandboxHandler
 from lumen_cli.sandbox.store import JobStore
 from lumen_cli.sandbox.webhooks import Delivery, WebhookDispatcher
 from lumen_cli.serving import BackgroundHTTPServer
+
+FETCH_MODES = ("none", "loopback", "all")  # see lumen_cli.sandbox.inputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +39,9 @@ class SandboxConfig:
     lists the pauses between delivery attempts, so its length plus one is the number of
     attempts. With ``state_file`` set, jobs survive a restart. ``submit_rate_limit=N`` arms a
     ``rate_limit`` fault: job submits beyond N in one second are refused with 429 (see
-    :mod:`~lumen_cli.sandbox.faults`; clearing the faults disarms it).
+    :mod:`~lumen_cli.sandbox.faults`; clearing the faults disarms it). ``fetch_inputs`` says
+    which input URLs of a job are fetched before it is created: ``loopback`` (the default),
+    ``all`` or ``none`` (see :mod:`~lumen_cli.sandbox.inputs`).
     """
 
     host: str = "127.0.0.1"
@@ -46,8 +51,11 @@ class SandboxConfig:
     state_file: Path | None = None
     webhook_timeout: float = 5.0
     submit_rate_limit: int | None = None
+    fetch_inputs: str = "loopback"
 
     def __post_init__(self) -> None:
+        if self.fetch_inputs not in FETCH_MODES:
+            raise ValueError(f"fetch_inputs must be one of {', '.join(FETCH_MODES)}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
         if self.job_seconds < 0:
@@ -141,6 +149,7 @@ class SandboxServer:
         self.store = JobStore(
             clock=clock, job_seconds=self.config.job_seconds, state_file=self.config.state_file
         )
+        self.uploads = UploadStore()  # in memory only: files put to /uploads/
         self._stop_lock = threading.Lock()
         self._stopping = threading.Event()  # wakes fault sleeps when stopping
         self._stop_requested = threading.Event()
@@ -208,6 +217,10 @@ class SandboxServer:
         if self._httpd is None:
             raise RuntimeError("the sandbox is not running; call start() first")
         return self._httpd.url
+
+    @property
+    def fetch_inputs(self) -> str:
+        return self.config.fetch_inputs
 
     @property
     def port(self) -> int:

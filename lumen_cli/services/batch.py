@@ -3,13 +3,15 @@
 The run, in order:
 
 1. **Plan** (``plan_batch``): read the file, check every line with the same checks as
-   ``submit`` (and the ``-o`` template), and give each line its key (``batchfile``). Nothing
-   is sent when a line is bad, unless ``skip_invalid``.
+   ``submit`` (and the ``-o`` template; local input files too), and give each line its key
+   (``batchfile``). Nothing is sent when a line is bad, unless ``skip_invalid``.
 2. **Open** the batch under its lock (on the local file one process per batch: a second
    one gets ``BatchBusy``; on a shared history any number, on any machines): record the
    batch and its lines, and turn this batch's submits still ``submitting`` whose process
    is gone (a run that died with a request in flight) into ``unknown``.
-3. **Send** what may be sent, ``concurrency`` lines at a time over the client's one
+3. **Upload** the local files of the lines to send (``services.uploads``), each distinct
+   file once, before the first POST; a failed upload stops the run with nothing sent.
+   **Send** what may be sent, ``concurrency`` lines at a time over the client's one
    connection pool. Each line is claimed (``History.claim_line``: the submit is recorded
    before its POST, and only if no other run claimed the line since we read it) and sent
    through ``services.submit.send_recorded``, so a crash at any moment leaves either a
@@ -29,6 +31,7 @@ outcome is known; the run's exit code is the worst of them.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,6 +62,7 @@ from lumen_cli.services.batchfile import (
     plan_lines,
     read_lines,
 )
+from lumen_cli.services.uploads import with_urls
 from lumen_cli.text import plural
 from lumen_cli.values import API_DEFAULT_DURATION, BATCH_PLACEHOLDERS, check_template
 
@@ -70,6 +74,7 @@ if TYPE_CHECKING:
     from lumen_cli.output.batch import BatchDisplay
     from lumen_cli.services import Runtime
     from lumen_cli.services.follow import Ended
+    from lumen_cli.services.uploads import LocalInput, Resolved, Uploads
 
 DEFAULT_CONCURRENCY = 4
 TROUBLE_LIMIT = 5  # lines in a row failing for service reasons before sending stops
@@ -127,12 +132,21 @@ def plan_batch(
     fmt: str | None,
     defaults: JobSpec,
     output: str | None = None,
+    uploads: Uploads | None = None,
 ) -> BatchPlan:
     """Read and check the whole batch file (*data*, read from *source*) before anything is
-    sent. *defaults* holds the submit flags and settings under every line."""
+    sent. *defaults* holds the submit flags and settings under every line. With *uploads*,
+    inputs may name local files (a line's relative paths from the file's folder)."""
+    from pathlib import Path
+
     if output is not None:
         check_template(output, extra=BATCH_PLACEHOLDERS)
-    lines, invalid = plan_lines(read_lines(data, detect_format(source, fmt)), defaults)
+    lines, invalid = plan_lines(
+        read_lines(data, detect_format(source, fmt)),
+        defaults,
+        files=uploads.files if uploads is not None else None,
+        folder=Path(source).parent if source != "-" else None,
+    )
     if not lines and not invalid:
         raise BadInput(f"{source} holds no lines to send", hint="Blank lines and # comments skip.")
     return BatchPlan(name, source, lines, invalid)
@@ -173,9 +187,15 @@ class BatchRun:
     """One run of a planned batch; see the module docstring for the steps."""
 
     def __init__(
-        self, rt: Runtime, plan: BatchPlan, options: BatchOptions, display: BatchDisplay
+        self,
+        rt: Runtime,
+        plan: BatchPlan,
+        options: BatchOptions,
+        display: BatchDisplay,
+        uploads: Uploads | None = None,
     ) -> None:
         self.rt = rt
+        self.uploads = uploads
         self.plan = plan
         self.options = options
         self.display = display
@@ -221,7 +241,8 @@ class BatchRun:
             self.display.begin(self.plan.total, len(self._queue))
             self._warn_retries()
             try:
-                self._send_and_follow(follow_ids)
+                if self._upload_inputs():
+                    self._send_and_follow(follow_ids)
             finally:
                 self._report_rest()
         if self.fatal is not None:
@@ -308,6 +329,23 @@ class BatchRun:
         failed = [line for line in self._queue if line.status == "failed"]
         if failed:
             self.display.warn(f"--retry-failed: sending {plural(len(failed), 'failed line')} again")
+
+    def _upload_inputs(self) -> bool:
+        """Upload the local files of the lines to send, each once, and put their URLs in the
+        lines' bodies; False (the error kept as fatal) when one cannot be uploaded."""
+        lines = [line for line in self._queue if line.plan.inputs]
+        if self.uploads is None or not lines:
+            return True
+        inputs = [item for line in lines for item in line.plan.inputs]
+        try:
+            urls = self.uploads.resolve(inputs, workers=self.options.concurrency)
+        except LumenError as error:
+            self._halt(error)
+            return False
+        for line in lines:
+            body = with_urls(line.plan.body, line.plan.inputs, urls)
+            line.plan = dataclasses.replace(line.plan, body=body)
+        return True
 
     def _send_and_follow(self, follow_ids: list[str]) -> None:
         from lumen_cli.api.pacing import Pacer
@@ -659,36 +697,7 @@ def not_sent_results(plan: BatchPlan, reason: str) -> list[LineResult]:
     return sorted(results, key=lambda result: result.line)
 
 
-def dry_run_documents(
-    plan: BatchPlan,
-    known: dict[str, BatchLine],
-    options: BatchOptions,
-    prices: Prices | None = None,
-) -> tuple[list[dict[str, Any]], list[PlannedLine]]:
-    """What ``--dry-run`` prints (one document per line that would be sent), and those lines.
-
-    With *prices*, each document also holds ``credits``: the line's estimated cost (None
-    when no price covers it)."""
-    from lumen_cli.api.models import redact_secrets
-
-    documents, lines = [], []
-    for line in to_send(plan, known, options):
-        lines.append(line)
-        document: dict[str, Any] = {
-            "line": line.line,
-            "custom_id": line.custom_id,
-            "key": line.key,
-            "mode": line.mode,
-            "request": redact_secrets(line.body),
-        }
-        if prices is not None:
-            cost = prices.of_request(line.body)
-            document["credits"] = credits_value(cost.credits) if cost.complete else None
-        documents.append(document)
-    return documents, lines
-
-
-def to_send(
+def lines_to_send(
     plan: BatchPlan, known: dict[str, BatchLine], options: BatchOptions
 ) -> list[PlannedLine]:
     """The lines of *plan* a run would send now, given what the history *known* holds."""
@@ -697,6 +706,47 @@ def to_send(
         for line in plan.lines
         if line.key not in known or sendable(known[line.key].status, options)
     ]
+
+
+def dry_run_documents(
+    lines: list[PlannedLine],
+    urls: dict[str, Resolved] | None = None,
+    prices: Prices | None = None,
+) -> list[dict[str, Any]]:
+    """What ``--dry-run`` prints: one document per line that would be sent, its local files
+    (``files``) with the URL each would be sent as (``null``: to be uploaded), and with
+    *prices* its estimated cost (``credits``; None when no price covers it)."""
+    from lumen_cli.api.models import redact_secrets
+
+    documents = []
+    for line in lines:
+        document: dict[str, Any] = {
+            "line": line.line,
+            "custom_id": line.custom_id,
+            "key": line.key,
+            "mode": line.mode,
+            "request": redact_secrets(with_urls(line.body, line.inputs, urls or {})),
+        }
+        if line.inputs:
+            document["files"] = [_file_document(item, urls or {}) for item in line.inputs]
+        if prices is not None:
+            cost = prices.of_request(line.body)
+            document["credits"] = credits_value(cost.credits) if cost.complete else None
+        documents.append(document)
+    return documents
+
+
+def _file_document(item: LocalInput, urls: dict[str, Resolved]) -> dict[str, Any]:
+    resolved = urls.get(item.file.sha256)
+    url = resolved.url if resolved is not None else None
+    return {
+        "field": item.field,
+        "path": item.file.path,
+        "sha256": item.file.sha256,
+        "size": item.file.size,
+        "url": url,
+        "uploaded": bool(resolved is not None and resolved.fresh),
+    }
 
 
 def check_budget(rt: Runtime, lines: list[PlannedLine], max_credits: float) -> None:
@@ -727,11 +777,17 @@ def check_budget(rt: Runtime, lines: list[PlannedLine], max_credits: float) -> N
 
 
 def run_batch(
-    rt: Runtime, plan: BatchPlan, options: BatchOptions, *, results: str | None = None
+    rt: Runtime,
+    plan: BatchPlan,
+    options: BatchOptions,
+    *,
+    results: str | None = None,
+    uploads: Uploads | None = None,
 ) -> ExitCode:
-    """Send *plan* as *options* say, showing and writing each line's result (``--results``
-    FILE too); returns the exit code. Nothing is sent if a line is invalid, unless
-    ``skip_invalid``: then every line's result says so and ``BadInput`` is raised."""
+    """Send *plan* as *options* say (its local files through *uploads*), showing and
+    writing each line's result (``--results`` FILE too); returns the exit code. Nothing is
+    sent if a line is invalid, unless ``skip_invalid``: then every line's result says so and
+    ``BadInput`` is raised."""
     import os
 
     from lumen_cli.output.batch import BatchDisplay, open_results
@@ -745,7 +801,7 @@ def run_batch(
     if same:
         raise BadInput(f"--results {results} is the batch file itself: pick another file")
     if options.max_credits is not None and (options.skip_invalid or not plan.invalid):
-        check_budget(rt, to_send(plan, known_lines(rt, plan), options), options.max_credits)
+        check_budget(rt, lines_to_send(plan, known_lines(rt, plan), options), options.max_credits)
     results_file = open_results(results) if results is not None else None
     try:
         with BatchDisplay(rt.output, name=plan.name, results=results_file) as display:
@@ -759,7 +815,7 @@ def run_batch(
                     hint="Fix them and run the same command again, or pass --skip-invalid "
                     "to send the others now.",
                 )
-            run = BatchRun(rt, plan, options, display)
+            run = BatchRun(rt, plan, options, display, uploads)
             try:
                 return run.run()
             finally:
@@ -771,13 +827,25 @@ def run_batch(
             results_file.close()
 
 
-def preview(rt: Runtime, plan: BatchPlan, options: BatchOptions) -> ExitCode:
+def preview(
+    rt: Runtime,
+    plan: BatchPlan,
+    options: BatchOptions,
+    *,
+    uploads: Uploads | None = None,
+    upload: bool = False,
+) -> ExitCode:
     """Print what a run would send (one JSON line each, secrets redacted) and a summary:
-    lines, what the history already holds, lines and seconds of video by model."""
+    lines, what the history already holds, lines and seconds of video by model, local
+    files (uploaded now with *upload*, else only looked up)."""
     out = rt.output
     prices = load_prices(rt.settings.data, rt.settings.file.path)
-    documents, lines = dry_run_documents(plan, known_lines(rt, plan), options, prices)
-    for document in documents:
+    lines = lines_to_send(plan, known_lines(rt, plan), options)
+    inputs = [item for line in lines for item in line.inputs]
+    urls: dict[str, Resolved] = {}
+    if uploads is not None and inputs:
+        urls = uploads.resolve(inputs, upload=upload, workers=options.concurrency)
+    for document in dry_run_documents(lines, urls, prices):
         out.json_line(document)
     for bad in plan.invalid:
         out.warn(f"line {bad.line}: {bad.error}")
@@ -796,6 +864,15 @@ def preview(rt: Runtime, plan: BatchPlan, options: BatchOptions) -> ExitCode:
         f"  in all: {total} s of video requested (a line without a duration counts the "
         f"API's default {API_DEFAULT_DURATION} s); nothing was sent"
     )
+    if urls:
+        to_upload = [sha for sha, resolved in urls.items() if resolved.url is None]
+        uploaded = [sha for sha, resolved in urls.items() if resolved.fresh]
+        reused = len(urls) - len(to_upload) - len(uploaded)
+        out.info(
+            f"  local files: {plural(len(urls), 'distinct file')}: {reused} with a URL to reuse"
+            + (f", {len(uploaded)} uploaded now" if uploaded else "")
+            + (f", {len(to_upload)} to upload (--upload uploads them now)" if to_upload else "")
+        )
     estimate = prices.of_requests(line.body for line in lines) if prices is not None else None
     out.info(cost_note(estimate, total, rt.settings.file.path))
     if options.max_credits is not None:

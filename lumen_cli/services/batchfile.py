@@ -11,6 +11,10 @@ Each line's fields override the defaults (the submit flags and settings). Each l
 (secrets left out), with ``#2``, ``#3``… for the second and later copies of the same
 request, so two identical lines are two lines. The key is what makes a line the same line
 in a re-run of the batch.
+
+With uploads set up (``services.uploads``), an input field may name a local file: relative
+to the batch file's folder (stdin: the current folder), checked with the line, and counted
+in the key by its content (its sha256), never by its path or the URL a run uploads it to.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lumen_cli.api.models import FIELD_ALIASES, detect_mode, strip_secrets
-from lumen_cli.api.request import JobSpec, build_body
+from lumen_cli.api.request import MEDIA_FLAGS, JobSpec, build_body, is_local_path
 from lumen_cli.errors import BadInput
 from lumen_cli.pricing import requested_seconds
+from lumen_cli.services.uploads import LocalInput, key_body
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+
+    from lumen_cli.services.uploads import LocalFiles
 
 FORMATS = ("jsonl", "csv", "text")
 EXTENSIONS = {
@@ -85,12 +92,14 @@ class BadLine:
 
 @dataclass(frozen=True)
 class PlannedLine:
-    """A line ready to send: its key and the exact body of its POST."""
+    """A line ready to send: its key and the exact body of its POST (with *inputs*, the
+    local files in it, still to be replaced by their URLs)."""
 
     line: int
     custom_id: str | None
     key: str
     body: dict[str, Any]
+    inputs: tuple[LocalInput, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -131,10 +140,17 @@ def read_lines(data: bytes, fmt: str) -> Iterator[RawLine | BadLine]:
 
 
 def plan_lines(
-    lines: Iterable[RawLine | BadLine], defaults: JobSpec
+    lines: Iterable[RawLine | BadLine],
+    defaults: JobSpec,
+    *,
+    files: LocalFiles | None = None,
+    folder: Path | None = None,
 ) -> tuple[list[PlannedLine], list[BadLine]]:
     """Check every line with *defaults* under it (the same checks as ``submit``); give each
-    good line its key. Returns the good lines and the bad ones, both in file order."""
+    good line its key. Returns the good lines and the bad ones, both in file order.
+
+    *files*: inputs may name local files, checked here; a line's own relative paths are
+    taken from *folder* (default: the current folder)."""
     planned: list[PlannedLine] = []
     bad: list[BadLine] = []
     copies: Counter[str] = Counter()
@@ -143,8 +159,11 @@ def plan_lines(
         if isinstance(item, BadLine):
             bad.append(item)
             continue
+        fields = item.fields if folder is None else _rebased(item.fields, folder)
+        spec = dataclasses.replace(defaults, **fields)
         try:
-            body = build_body(dataclasses.replace(defaults, **item.fields))
+            body = build_body(spec, local_files=files is not None)
+            inputs = tuple(files.inputs(body)) if files is not None else ()
         except BadInput as error:
             bad.append(BadLine(item.line, error.message, item.custom_id))
             continue
@@ -156,11 +175,25 @@ def plan_lines(
                 continue
             key = f"id:{item.custom_id}"
         else:
-            digest = request_digest(body)
+            digest = request_digest(key_body(body, inputs))
             copies[digest] += 1
             key = f"sha256:{digest}" + (f"#{copies[digest]}" if copies[digest] > 1 else "")
-        planned.append(PlannedLine(item.line, item.custom_id, key, body))
+        planned.append(PlannedLine(item.line, item.custom_id, key, body, inputs))
     return planned, bad
+
+
+def _rebased(fields: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A line's *fields* with its relative local paths taken from *folder*."""
+
+    def rebase(value: Any) -> Any:
+        if isinstance(value, list):
+            return [rebase(item) for item in value]
+        if not isinstance(value, str) or not is_local_path(value):
+            return value
+        path = Path(value).expanduser()
+        return value if path.is_absolute() else str(folder / path)
+
+    return {name: rebase(value) if name in MEDIA_FLAGS else value for name, value in fields.items()}
 
 
 def request_digest(body: dict[str, Any]) -> str:

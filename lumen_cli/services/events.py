@@ -3,28 +3,23 @@ stdout, ``--forward-to``, ``--exec``."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lumen_cli.config import KEYS
 from lumen_cli.errors import LumenError
 
 if TYPE_CHECKING:
-    import subprocess
-
     from lumen_cli.api.models import Job
     from lumen_cli.history import JobRecord
     from lumen_cli.services import Runtime
+    from lumen_cli.services.shell import Shell
     from lumen_cli.webhook.listener import Event
     from lumen_cli.webhook.sender import Sender
 
 DEFAULT_EXEC_TIMEOUT = 300.0
-# Secrets (the key, the listener's own signing secret) are not passed on to --exec.
-EXEC_ENV_DROPPED = frozenset(key.env_var for key in KEYS.values() if key.secret)
+EXEC_OUTPUT_KEPT = 1 << 20  # bytes of --exec's output shown when stderr is no file
 
 
 class StepFailed(Exception):
@@ -47,7 +42,7 @@ class EventProcessor:
     output_template: str | None = None
     json_output: bool = False
     _sender: Sender | None = field(default=None, init=False, repr=False)
-    _running: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _running: Shell | None = field(default=None, init=False, repr=False)
 
     def handle(self, event: Event) -> None:
         from lumen_cli.output.jobs import job_document, plain_line
@@ -77,9 +72,9 @@ class EventProcessor:
             self._sender = None
 
     def abort(self) -> None:
-        process = self._running
-        if process is not None:
-            _kill(process)
+        running = self._running
+        if running is not None:
+            running.kill()
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -124,44 +119,33 @@ class EventProcessor:
             )
 
     def _exec(self, event: Event) -> None:
-        """Run the command through the shell: raw body on stdin, job id and status in env.
+        """Run the command through the shell (``services.shell``: no secrets in its
+        environment, a session of its own): raw body on stdin, job id and status in env.
 
         Its stdout goes to our stderr, so that our stdout stays data only (``--json``).
-        It runs in its own session: a Ctrl-C meant for the listener lets it finish, and a
-        timeout kills its whole process group, not just the shell.
         """
-        import subprocess
+        from lumen_cli.services.shell import Shell
 
         assert self.exec_command is not None
-        env = {k: v for k, v in os.environ.items() if k not in EXEC_ENV_DROPPED}
-        env["LUMEN_JOB_ID"] = event.job.id
-        env["LUMEN_JOB_STATUS"] = event.job.status
-        target = _stderr_fd()
-        sink: int = target if target is not None else subprocess.PIPE
-        # The user's own command line, run through their shell as they would run it.
-        process = subprocess.Popen(  # noqa: S602
-            self.exec_command,
-            shell=True,
-            stdin=subprocess.PIPE,
-            stdout=sink,
-            stderr=sink,
-            env=env,
-            start_new_session=os.name == "posix",
-        )
-        self._running = process
+        env = {"LUMEN_JOB_ID": event.job.id, "LUMEN_JOB_STATUS": event.job.status}
+        shell = Shell(self.exec_command, env=env)
+        self._running = shell
         try:
-            out, err = process.communicate(event.body, timeout=self.exec_timeout)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            process.communicate()
-            raise StepFailed(f"killed after {self.exec_timeout:g} s (--exec-timeout)") from None
+            finished = shell.run(
+                timeout=self.exec_timeout,
+                stdin=event.body,
+                output=_stderr_fd(),
+                keep=EXEC_OUTPUT_KEPT,
+            )
         finally:
             self._running = None
-        for text in (out, err):
+        for text in (finished.stdout, finished.stderr):
             if text:
                 sys.stderr.write(text.decode("utf-8", "replace"))
                 sys.stderr.flush()
-        code = process.returncode
+        if finished.timed_out:
+            raise StepFailed(f"killed after {self.exec_timeout:g} s (--exec-timeout)")
+        code = finished.code
         if code < 0:
             raise StepFailed(f"the command was killed by signal {-code}")
         if code != 0:
@@ -175,14 +159,3 @@ def _stderr_fd() -> int | None:
         return sys.stderr.fileno()
     except (AttributeError, ValueError, OSError):
         return None
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    """Kill *process* and, on POSIX, everything it started (it leads its own session)."""
-    import signal
-
-    with contextlib.suppress(OSError):
-        if os.name == "posix":
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()

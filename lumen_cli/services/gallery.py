@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from lumen_cli.errors import BadInput, LumenError
 from lumen_cli.output.jobs import job_document
-from lumen_cli.services.events import EXEC_ENV_DROPPED
+from lumen_cli.services.shell import child_environment
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -119,7 +119,7 @@ def open_in_browser(page: Path) -> str | None:
         return "the default browser"
     if not browsers:
         browsers = ["open" if sys.platform == "darwin" else "xdg-open"]
-    env = {name: value for name, value in os.environ.items() if name not in EXEC_ENV_DROPPED}
+    env = child_environment()  # no secrets for the browser either
     for browser in browsers:
         words = shlex.split(browser)
         command = [word.replace("%s", url) for word in words]

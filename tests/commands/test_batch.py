@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import CLI
-from tests.support import post_count, write_config
+from tests.support import PNG, FakeUploader, FileHost, post_count, write_config
 
 RESULT_KEYS = {"line", "custom_id", "id", "status", "error", "paths", "host"}
 
@@ -375,3 +376,105 @@ def test_max_credits_refuses_a_batch_that_costs_more_and_sends_nothing(
     assert post_count(sandbox) == before + 3
     # A re-run sends nothing, so it costs nothing, whatever the limit.
     assert cli("batch", str(prompts), "-d", "6", "--max-credits", "0").code == 0
+
+
+# -- local input files ------------------------------------------------------------------------
+
+
+def test_local_files_are_checked_with_their_lines_and_uploaded_once_each(
+    cli: CLI, uploader: FakeUploader, file_host: FileHost, sandbox: SandboxServer, work: Path
+) -> None:
+    frames = work / "shots" / "frames"
+    frames.mkdir(parents=True)
+    (frames / "a.png").write_bytes(PNG)
+    (frames / "b.png").write_bytes(PNG + b"b")
+    (work / "flag.png").write_bytes(PNG + b"flag")
+    lines: list[dict[str, Any]] = [
+        {"prompt": f"shot {n}", "image_url": "frames/a.png"} for n in range(12)
+    ]
+    lines.append({"prompt": "two refs", "reference_images": ["frames/b.png", "frames/a.png"]})
+    lines.append({"prompt": "a url", "first_frame_url": "https://img.example/1.png"})
+    shots = jsonl(work / "shots" / "shots.jsonl", *lines)
+    before = post_count(sandbox)
+
+    # Relative paths in the file are taken from its folder; --ref-image's from here.
+    run = cli("batch", str(shots), "-c", "8", "--ref-image", "flag.png", "--wait", "--json")
+    assert run.code == 0, run.stderr
+    assert post_count(sandbox) - before == 14
+    assert sorted(uploader.runs()) == sorted(
+        str(path) for path in (frames / "a.png", frames / "b.png", work / "flag.png")
+    )  # each distinct file once, whatever the concurrency
+    assert all(d["status"] == "succeeded" for d in results(run.stdout))
+    jobs = json.loads(cli("list", "--batch", "shots", "--json", "--limit", "20").stdout)
+    urls = {url for job in jobs for url in job["request"].get("reference_image_urls", [])}
+    assert all(url.startswith(file_host.url) for url in urls if "img.example" not in url)
+
+    rerun = cli("batch", str(shots), "--ref-image", "flag.png", "--json")
+    assert rerun.code == 0, rerun.stderr
+    assert post_count(sandbox) - before == 14  # the same lines, by their files' content
+    assert len(uploader.runs()) == 3
+
+
+def test_a_bad_local_file_is_an_invalid_line_and_nothing_is_uploaded(
+    cli: CLI, uploader: FakeUploader, sandbox: SandboxServer, work: Path
+) -> None:
+    (work / "good.png").write_bytes(PNG)
+    (work / "notes.txt").write_text("not a picture")
+    shots = jsonl(
+        work / "shots.jsonl",
+        {"prompt": "fine", "image_url": "good.png"},
+        {"prompt": "not an image", "image_url": "notes.txt"},
+        {"prompt": "missing", "reference_video_url": "gone.mp4"},
+    )
+    before = post_count(sandbox)
+    run = cli("batch", str(shots), "--json")
+    assert run.code == 2
+    assert f"line 2: invalid: --image {work}/notes.txt is not an image" in run.stderr
+    assert f"line 3: invalid: --ref-video {work}/gone.mp4: no such file" in run.stderr
+    assert uploader.runs() == []
+    assert post_count(sandbox) == before
+
+
+def test_a_failed_upload_sends_no_line(
+    cli: CLI, sandbox: SandboxServer, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUMEN_UPLOAD_COMMAND", "echo {path} denied >&2; exit 1")
+    (work / "a.png").write_bytes(PNG)
+    shots = write(work / "shots.csv", "prompt,image_url", "one,a.png", "two,a.png", "three,")
+    before = post_count(sandbox)
+    run = cli("batch", str(shots), "--json")
+    assert run.code == 6
+    assert "upload_command failed for" in run.stderr
+    assert "denied" in run.stderr
+    assert post_count(sandbox) == before  # not even the line without a file
+    assert [d["status"] for d in results(run.stdout)] == ["pending"] * 3
+
+
+def test_batch_dry_run_lists_each_line_s_files(
+    cli: CLI, uploader: FakeUploader, file_host: FileHost, work: Path
+) -> None:
+    (work / "a.png").write_bytes(PNG)
+    shots = jsonl(work / "s.jsonl", {"prompt": "x", "image_url": "a.png"}, {"prompt": "y"})
+    dry = cli("batch", str(shots), "--dry-run")
+    assert dry.code == 0, dry.stderr
+    first = json.loads(dry.stdout.splitlines()[0])
+    assert first["request"]["image_url"] == str(work / "a.png")
+    assert first["files"] == [
+        {
+            "field": "image_url",
+            "path": str(work / "a.png"),
+            "sha256": hashlib.sha256(PNG).hexdigest(),
+            "size": len(PNG),
+            "url": None,
+            "uploaded": False,
+        }
+    ]
+    assert "local files: 1 distinct file: 0 with a URL to reuse, 1 to upload" in dry.stderr
+    assert uploader.runs() == []
+    uploading = cli("batch", str(shots), "--dry-run", "--upload")
+    assert json.loads(uploading.stdout.splitlines()[0])["files"][0]["uploaded"] is True
+    assert len(uploader.runs()) == 1
+    again = cli("batch", str(shots), "--dry-run")
+    url = json.loads(again.stdout.splitlines()[0])["request"]["image_url"]
+    assert url.startswith(file_host.url)
+    assert "1 with a URL to reuse" in again.stderr

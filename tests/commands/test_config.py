@@ -95,6 +95,13 @@ def test_config_help_lists_every_setting_and_its_variable(cli: CLI) -> None:
         ("generate_audio", "maybe", "generate_audio must be true or false"),
         ("max_download_size", "lots", "max_download_size must be a size"),
         ("sandbox_port", "70000", "sandbox_port must be a port number"),
+        ("upload_command", "aws s3 cp {file} s3://b/", "unknown placeholder {file}"),
+        ("upload_command", "echo https://x.example/", "never names {path}"),
+        ("upload_command", "cp '{path}' /srv/", "lumen quotes it for the shell already"),
+        ("upload_command", "  ", "upload_command is empty"),
+        ("upload_max_age", "soon", "upload_max_age must be a span such as 90, 30m or 7d"),
+        ("upload_timeout", "0", "upload_timeout must be more than 0 seconds"),
+        ("max_upload_size", "huge", "max_upload_size must be a size"),
     ],
 )
 def test_config_set_checks_values_as_the_flags_do(
@@ -160,3 +167,16 @@ def test_history_url_is_checked_and_never_shown_with_its_password(cli: CLI) -> N
     assert "postgresql://" in bad.stderr
     assert "s3cret-pass" not in bad.stderr
     assert cli("config", "set", "host_name", "render-1").code == 0
+
+
+def test_upload_settings_take_spans_and_the_shell_s_own_braces(cli: CLI) -> None:
+    command = (
+        "rclone copyto {path} r2:c/{sha256}{ext} && echo https://c.example/${BUCKET}/{sha256}{ext}"
+    )
+    assert cli("config", "set", "upload_command", command).code == 0
+    assert cli("config", "get", "upload_command").stdout.strip() == command
+    assert cli("config", "set", "upload_max_age", "7d").code == 0
+    assert cli("config", "get", "upload_max_age").stdout.strip() == "604800.0"
+    listed = cli("config", "list").stdout
+    assert "upload_timeout\t300.0\tdefault" in listed
+    assert f"max_upload_size\t{100 << 20}\tdefault" in listed

@@ -18,6 +18,7 @@ SIGNING = frozenset({"SIGNATURE_HEADER", "TIMESTAMP_HEADER", "sign"})
 ALLOWED: dict[str, frozenset[str] | None] = {
     "lumen_cli": frozenset({"__version__"}),
     "lumen_cli.net": None,
+    "lumen_cli.media": None,
     "lumen_cli.fsutil": None,
     "lumen_cli.serving": None,
     "lumen_cli.webhook.protocol": SIGNING,
