@@ -508,12 +508,12 @@ def test_a_history_created_elsewhere_while_this_one_looks_is_found(
     history_at: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between finding no version and looking for tables, another machine created it."""
-    from lumen_cli.database import PostgresDatabase, SQLiteDatabase
+    from lumen_cli.database import Database, PostgresDatabase, SQLiteDatabase
 
-    engine = SQLiteDatabase if isinstance(history_at, Path) else PostgresDatabase
+    engine: type[Database] = SQLiteDatabase if isinstance(history_at, Path) else PostgresDatabase
     original = engine.tables
 
-    def tables(db: SQLiteDatabase | PostgresDatabase) -> set[str]:
+    def tables(db: Database) -> set[str]:
         monkeypatch.setattr(engine, "tables", original)
         History(history_at).list()  # the other machine, just now
         return original(db)
