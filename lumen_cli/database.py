@@ -7,9 +7,10 @@ else:
 
 - **placeholders**: ``?`` becomes ``%s`` for psycopg (and a literal ``%`` becomes ``%%``);
 - **transactions**: SQLite's ``BEGIN IMMEDIATE`` takes the whole file; PostgreSQL's
-  ``BEGIN`` takes nothing, so a query that reads rows it is about to change adds
-  :attr:`Database.for_update`, and :meth:`Database.lock` serialises work on a name (the
-  schema, one batch) for the rest of the transaction;
+  ``BEGIN`` takes nothing, so a query that reads rows it is about to change goes through
+  :meth:`Database.locking`, and :meth:`Database.lock` serialises work on a name (the
+  schema, one batch) for the rest of the transaction; a transaction whose statements need
+  no answer from each other goes to the server in one round trip (``pipeline``);
 - **schema**: PostgreSQL tables get a ``rowid`` column (SQLite's own, made explicit) and
   PostgreSQL's types (:func:`postgres_ddl`);
 - **runners**: a process that sends a batch on PostgreSQL holds a session lock on its runner
@@ -45,9 +46,8 @@ BATCH_CHECKPOINT_PAGES = 10_000  # see History.expect_many_writes
 SQLITE_FILES = ("-wal", "-shm", "-journal")  # what SQLite keeps beside the database
 POSTGRES_EXTRA = "pip install 'lumen-cli[postgres]'"
 CONNECT_TIMEOUT_SECONDS = 10
-# Advisory lock keys are 64-bit; lumen's names hash into this range, and runners take
-# random numbers in it (see runner_key): nothing else on a shared server is likely to
-# pick the same ones.
+# Advisory lock keys are 64-bit: lumen's names hash below this number, runners take random
+# numbers above it (runner_key); nothing else on a shared server is likely to pick them.
 _LOCK_SPACE = 1 << 62
 
 
@@ -68,7 +68,6 @@ class Database:
     Not thread-safe by itself: ``History`` serialises its threads around every use.
     """
 
-    kind = ""
     shared = False  # several machines may use it at once
     _for_update = ""
 
@@ -160,7 +159,6 @@ def open_database(location: Path | str) -> Database:
 class SQLiteDatabase(Database):
     """The local file: WAL mode and a busy timeout let parallel processes share it."""
 
-    kind = "sqlite"
     _begin = "BEGIN IMMEDIATE"  # the write lock at once: no upgrade dead-lock
 
     def __init__(self, path: Path) -> None:
@@ -324,7 +322,6 @@ class PostgresDatabase(Database):
     URL, ``~/.pgpass`` or the ``PG*`` variables, as libpq finds them.
     """
 
-    kind = "postgresql"
     shared = True
     _for_update = " FOR UPDATE"
 
