@@ -274,7 +274,7 @@ class BatchRun:
                 "billed): see `lumen batch status "
                 f"{self.plan.name}`; --retry-unknown sends them again and may bill twice."
             )
-        elsewhere = self.elsewhere()
+        elsewhere = self._sent_elsewhere()
         if elsewhere:
             machines = ", ".join(f"{host}: {count}" for host, count in sorted(elsewhere.items()))
             hints.append(
@@ -634,7 +634,7 @@ class BatchRun:
                 status, error, paths = line.status, line.error, line.paths
             self._finish(line, status, error=error, paths=paths, code=ExitCode.OK, warn=False)
 
-    def elsewhere(self) -> dict[str, int]:
+    def _sent_elsewhere(self) -> dict[str, int]:
         """How many lines other runs sent, by the machine that sent them."""
         hosts: dict[str, int] = {}
         for line in self._lines.values():
