@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("status", "status", "Show a job's current status, and update the history."),
     "wait": ("wait", "wait", "Wait until jobs end, and report how each ended."),
     "download": ("download", "download", "Save the videos of succeeded jobs, resumably."),
-    "list": ("listing", "list_jobs", "List the jobs of the local history, newest first."),
+    "list": ("listing", "list_jobs", "List the jobs of the history, newest first."),
     "batch": ("batch", "app", "Send many jobs from a file, each exactly once."),
     "gallery": (
         "gallery",
@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "usage",
         "Show jobs, seconds of video and estimated credits, from the history.",
     ),
+    "history": ("history", "app", "Copy the local history into a shared one."),
     "webhook": ("webhook", "app", "Receive, check and send signed job results (webhooks)."),
     "config": ("config", "app", "Read and write settings."),
     "auth": ("auth", "app", "Store, check and forget the API key."),

@@ -205,6 +205,7 @@ class Completer:
     def __init__(self, root: Any, summaries: Mapping[str, str], environ: Mapping[str, str]):
         self.root = root
         self.summaries = summaries
+        self.environ = environ
         self.sandbox = environ.get("LUMEN_SANDBOX", "").lower() in ("1", "true", "yes", "on")
         self.given: list[str] = []  # the arguments the command was given so far
         self._glance: Glance | None = None
@@ -336,8 +337,20 @@ class Completer:
             from lumen_cli.history import Glance
 
             name = "sandbox-history.sqlite3" if self.sandbox else "history.sqlite3"
-            self._glance = Glance(data_dir() / name)
+            shared = not self.sandbox and self._shared_history()
+            self._glance = Glance(None if shared else data_dir() / name)
         return self._glance
+
+    def _shared_history(self) -> bool:
+        """Whether history_url names a shared history (whose jobs are not completed)."""
+        from lumen_cli.config import CONFIG_FILE_NAME, ConfigFile, Settings, config_dir
+        from lumen_cli.errors import LumenError
+
+        try:
+            settings = Settings(ConfigFile(config_dir() / CONFIG_FILE_NAME), env=self.environ)
+            return bool(settings.value("history_url"))
+        except (LumenError, OSError):
+            return False
 
     def models(self) -> list[Candidate]:
         seen = [model for model in self.glance.models() if _plain(model)]

@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 
 from lumen_cli.errors import BadInput, ConfigError
 from lumen_cli.fsutil import atomic_write, ensure_private_dir, file_lock
-from lumen_cli.net import check_http_url, is_http_url, is_loopback
+from lumen_cli.net import (
+    check_http_url,
+    hide_password,
+    is_http_url,
+    is_loopback,
+    is_postgres_url,
+)
 from lumen_cli.text import shorten
 from lumen_cli.values import (
     check_aspect_ratio,
@@ -61,6 +67,26 @@ def _http_url(value: str, what: str) -> str:
     return check_http_url(what, value)
 
 
+def check_history_url(value: str, what: str = "history_url") -> str:
+    """A ``postgresql://`` URL, or empty (the local file)."""
+    value = value.strip()
+    if value and not is_postgres_url(value):
+        raise ConfigError(
+            f"{what} must be a postgresql:// URL (or empty, for the local file), "
+            f"got {shorten(repr(hide_password(value)), 80)}",
+            hint="For example postgresql://lumen@db.example/lumen (the password from "
+            "~/.pgpass or PGPASSWORD).",
+        )
+    return value
+
+
+def _host_name(value: str, what: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 255 or not value.isprintable():
+        raise ConfigError(f"{what} must be a name of 1 to 255 printable characters")
+    return value
+
+
 def _positive(value: float, what: str) -> float:
     if value <= 0:
         raise BadInput(f"{what} must be more than 0 seconds")
@@ -85,6 +111,8 @@ class Key:
     # Returns the value to use, or raises BadInput; the second argument names the value.
     check: Callable[[Any, str], object] | None = None
     flag: str | None = None  # the command-line option that sets it, where one does
+    # How a value that is partly secret may be shown (a URL without its password).
+    show: Callable[[str], str] | None = None
 
     @property
     def env_var(self) -> str:
@@ -179,6 +207,19 @@ KEYS: dict[str, Key] = {
             "a running sandbox for --sandbox to use instead of its own",
             check=_http_url,
         ),
+        Key(
+            "history_url",
+            str,
+            "a shared history on PostgreSQL (postgresql://…); empty: the local file",
+            check=check_history_url,
+            show=hide_password,
+        ),
+        Key(
+            "host_name",
+            str,
+            "the machine's name in the history (default: the system's host name)",
+            check=_host_name,
+        ),
         Key("sandbox_port", int, "port of the background sandbox", default=8765, check=_port),
         Key("sandbox_job_seconds", float, "how long a background sandbox job runs (seconds)"),
     )
@@ -211,6 +252,8 @@ def shown_value(key: Key, raw: object) -> str:
     """*raw* as an error message may quote it: never a secret, nor anything like a key."""
     if key.secret:
         return "(the value is a secret: not shown)"
+    if key.show is not None and isinstance(raw, str):
+        raw = key.show(raw)
     if KEY_PREFIX in repr(raw):
         return "(not shown: it looks like an API key)"
     return shorten(repr(raw), 80)
@@ -480,8 +523,11 @@ class Settings:
         setting = self.get(name)
         if setting.value is None:
             return ""
-        if lookup_key(name).secret:
+        key = lookup_key(name)
+        if key.secret:
             return mask(str(setting.value))
+        if key.show is not None:
+            return key.show(str(setting.value))
         if isinstance(setting.value, bool):
             return "true" if setting.value else "false"
         return str(setting.value)

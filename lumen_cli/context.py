@@ -167,11 +167,16 @@ class AppContext:
 
     @cached_property
     def history(self) -> History:
+        """The history: the shared one of ``history_url``, else the local file. Sandbox
+        jobs live in a local file of their own: they never mix with real, billed ones."""
         from lumen_cli.history import History
 
-        # Sandbox jobs live in their own file: they never mix with real, billed ones.
-        name = "sandbox-history.sqlite3" if self.sandbox else "history.sqlite3"
-        return History(data_dir() / name)
+        location: Path | str = data_dir() / (
+            "sandbox-history.sqlite3" if self.sandbox else "history.sqlite3"
+        )
+        if not self.sandbox and self.settings.value("history_url"):
+            location = str(self.settings.value("history_url"))
+        return History(location, host=self.settings.value("host_name"))
 
     def close(self) -> None:
         if self._client is not None:

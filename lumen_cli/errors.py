@@ -175,6 +175,14 @@ class HistoryBusy(HistoryError):
     kind = "history_busy"
 
 
+class HistoryUnreachable(HistoryError):
+    """The shared history's server cannot be reached (or turned us away): nothing that
+    needs it was sent."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    kind = "history_unreachable"
+
+
 class BatchBusy(LumenError):
     """Another ``lumen`` process is sending the same batch."""
 

@@ -1,9 +1,10 @@
-"""The local job history: one SQLite file that parallel ``lumen`` processes share safely.
+"""The job history: one SQLite file that parallel ``lumen`` processes share safely, or a
+PostgreSQL database that a team's machines share (``history_url``), with one interface.
 
-WAL mode and a busy timeout let readers and writers overlap; every write is one short
-transaction, so twenty processes submitting at once lose and tear nothing. A submit is
-recorded *before* its request is sent, under a local id, so a job whose outcome is
-unknown is never lost.
+Every query is written once; ``lumen_cli.database`` runs it on either engine. Every write
+is one short transaction, so twenty processes submitting at once lose and tear nothing. A
+submit is recorded *before* its request is sent, under a local id, so a job whose outcome
+is unknown is never lost.
 
 Uploads (schema 3) remember where each local input file went: its sha256 and the host
 (which ``upload_command``) give the URL and when it was made, so a file is uploaded once
@@ -15,11 +16,17 @@ hash of its request), pointing at the line's latest submit through ``jobs.local_
 a job keeps for life. A line's status is its job's status; a line with no job is
 ``pending``, or ``refused`` when the API turned it down. :meth:`History.claim_line` is the
 one atomic step that decides whether a line may be sent and records the submit.
+
+Schema 4 records who sent each job (``host``, ``user_name``) and, for a batch line's
+submit, the ``runner`` (one process) that claimed it: on a shared database several
+machines send one batch at once, and a claim still ``submitting`` is in flight only while
+its runner is alive (:meth:`History.open_batch`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -35,15 +42,13 @@ from lumen_cli.errors import BatchBusy, HistoryBusy, HistoryError
 LAST_PLAUSIBLE_TIME = 4_102_444_800  # 2100-01-01, as api.models checks it
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Callable, Iterable, Iterator
 
     from lumen_cli.api.models import Job
+    from lumen_cli.database import Cursor, Database
 
 T = TypeVar("T")
-SCHEMA_VERSION = 3  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
-BUSY_TIMEOUT_SECONDS = 30.0
-BATCH_CHECKPOINT_PAGES = 10_000  # see History.expect_many_writes
+SCHEMA_VERSION = 4  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
 SUBMITTING = "submitting"  # recorded, request not answered yet
 UNKNOWN = "unknown"  # request sent, answer lost: the job may exist
 # A submit still "submitting" after this long belongs to a process that died mid-request
@@ -51,7 +56,7 @@ UNKNOWN = "unknown"  # request sent, answer lost: the job may exist
 STALE_SUBMIT_SECONDS = 300.0
 STALE_SUBMIT_ERROR = "the submitting process ended before the API answered: the job may exist"
 LOCAL_ID_PREFIX = "local-"
-SQLITE_FILES = ("-wal", "-shm", "-journal")  # what SQLite keeps beside the database
+IN_FLIGHT_ERROR = "the run ended while this submit was in flight"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,8 +80,9 @@ CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 """
 _BASE_VERSION = 1  # the version _SCHEMA creates
 
-# Each step takes the file from the version before it to its own, in order, inside the one
-# transaction that opens the file. Steps only add: an older lumen still reads its tables.
+# Each step takes the database from the version before it to its own, in order, inside the
+# one transaction that opens it (on PostgreSQL as database.postgres_ddl turns the SQL, or
+# from _POSTGRES_MIGRATIONS). Steps only add: an older lumen still reads its tables.
 _MIGRATIONS: dict[int, str] = {
     2: """
 CREATE TABLE batches (
@@ -114,7 +120,16 @@ CREATE TABLE uploads (
     PRIMARY KEY (sha256, host)
 );
 """,
+    4: """
+ALTER TABLE jobs ADD COLUMN host TEXT;
+ALTER TABLE jobs ADD COLUMN user_name TEXT;
+ALTER TABLE jobs ADD COLUMN runner TEXT;
+""",
 }
+# A step whose SQLite DDL PostgreSQL cannot take as database.postgres_ddl turns it: its own.
+_POSTGRES_MIGRATIONS: dict[int, str] = {}
+# What lumen's history holds (a shared database may hold other tables beside them).
+_TABLES = frozenset({"meta", "jobs", "batches", "batch_lines", "uploads"})
 
 # A batch line's own state; once sent, its job's status says the rest.
 LINE_PENDING = "pending"  # never sent, or sent and definitely not created (safe to send)
@@ -140,6 +155,8 @@ class JobRecord:
     urls: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     local_id: str | None = None
+    host: str | None = None  # who sent it (None: a job learnt of from the API)
+    user: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +173,8 @@ class JobRecord:
             "error": self.error,
             "urls": self.urls,
             "paths": self.paths,
+            "host": self.host,
+            "user": self.user,
         }
 
 
@@ -175,6 +194,8 @@ class BatchLine:
     urls: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     attempts: int = 0
+    host: str | None = None  # the machine that sent its latest submit
+    user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,157 +234,187 @@ class BatchSummary:
         }
 
 
+@dataclass
+class Copied:
+    """What :meth:`History.copy_to` did, table by table: rows copied, and rows the target
+    already held (left as they were, but for saved paths, which are merged)."""
+
+    jobs: tuple[int, int] = (0, 0)
+    batches: tuple[int, int] = (0, 0)
+    lines: tuple[int, int] = (0, 0)
+    uploads: tuple[int, int] = (0, 0)
+
+    def to_json(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {"copied": copied, "present": present}
+            for name, (copied, present) in (
+                ("jobs", self.jobs),
+                ("batches", self.batches),
+                ("lines", self.lines),
+                ("uploads", self.uploads),
+            )
+        }
+
+
 def new_local_id() -> str:
     return f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex[:16]}"
 
 
-class History:
-    """Read and write job records in the SQLite file at *path*."""
+def _host_name() -> str:
+    import socket
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
+    return socket.gethostname() or "localhost"
+
+
+def _user_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+class History:
+    """Read and write job records in the history at *location*: the path of the local SQLite
+    file, or a ``postgresql://`` URL (see ``lumen_cli.database``).
+
+    *host* and *user* name who sends the jobs recorded here (default: this machine's host
+    name and this user's login name).
+    """
+
+    def __init__(
+        self, location: Path | str, *, host: str | None = None, user: str | None = None
+    ) -> None:
+        from lumen_cli.database import open_database, runner_key
+
+        self._db = open_database(location)
+        self.where = self._db.where  # the file, or the server without its password
+        self.shared = self._db.shared  # on a server other machines use too
+        self.path = None if self.shared else Path(location)  # the local file
+        self.host = host or _host_name()
+        self.user = user or _user_name()
+        # This process, as the claims it records name it (see lock_batch and open_batch).
+        self.runner = runner_key()
+        self._ready = False
         # One connection, usable from any thread one at a time (the webhook listener
         # writes from its worker and closes from the main thread).
         self._lock = threading.RLock()
 
-    # -- connection --------------------------------------------------------------
+    # -- connection --------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        """The connection, opened on first use; call it with ``self._lock`` held."""
-        if self._conn is not None:
-            return self._conn
-        import sqlite3
+    def _open(self, db: Database) -> None:
+        """Check that the database is a lumen history of this version, creating it or
+        migrating it when it is not (under a lock, then a second look)."""
+        version = self._version(db)
+        if version != SCHEMA_VERSION:
+            with db.transaction():
+                db.lock("schema")  # two machines at once: one creates, the other waits
+                for statement in db.ddl(_SCHEMA).split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('app', 'lumen'), ('schema', ?)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    (str(_BASE_VERSION),),
+                )
+                self._migrate(db)
+        self._age_stale_submits(db)
 
-        from lumen_cli.fsutil import ensure_private_dir, refuse_symlinks
+    def _version(self, db: Database, *, again: bool = True) -> int | None:
+        """The schema version of a lumen history; None for an empty database.
 
-        ensure_private_dir(self.path.parent)
-        # SQLite opens these itself, following links: refuse one planted in their place.
-        companions = [self.path.with_name(self.path.name + end) for end in SQLITE_FILES]
+        Raises "unusable" for a database that holds something else.
+        """
+        try:  # one query when all is well (a round trip counts, to a server far away)
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except Exception as exc:
+            error = db.translate(exc)
+            if error is None or type(error) is not HistoryError:
+                raise  # not the engine's, or busy, or unreachable: as it is
+            tables = db.tables()
+            if "meta" in tables:  # another machine created it since: look again, once
+                if again:
+                    return self._version(db, again=False)
+                raise error from None
+            # A server's database may hold other things; a file is lumen's alone.
+            if tables & _TABLES if db.shared else tables:
+                raise db.unusable("not a lumen history: it holds other tables") from None
+            return None
+        if rows.get("app") != "lumen":
+            raise db.unusable("not a lumen history")
         try:
-            refuse_symlinks(self.path, *companions)
-        except OSError as exc:
-            raise self._unusable(f"{exc.filename} is a symlink") from None
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,  # serialised by self._lock instead
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._check_or_create(conn)
-            self._age_stale_submits(conn)
-        except sqlite3.DatabaseError as exc:
-            raise self._unusable(str(exc)) from None
-        self._conn = conn
-        return conn
+            return int(rows["schema"])
+        except (KeyError, TypeError, ValueError):
+            raise db.unusable(f"its schema version {rows.get('schema')!r} is unreadable") from None
 
-    def _unusable(self, reason: str) -> HistoryError:
-        return HistoryError(
-            f"the history file {self.path} is unusable ({reason})",
-            hint="Move it aside (lumen starts a new one) or restore it from a backup.",
-        )
-
-    def _check_or_create(self, conn: sqlite3.Connection) -> None:
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if tables and "meta" not in tables:
-            raise self._unusable("not a lumen history: it holds other tables")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('app', 'lumen'), ('schema', ?)",
-                (str(_BASE_VERSION),),
-            )
-            app = conn.execute("SELECT value FROM meta WHERE key='app'").fetchone()
-            if app is not None and app[0] == "lumen":
-                self._migrate(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        if app is None or app[0] != "lumen":
-            raise self._unusable("not a lumen history")
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring the file to ``SCHEMA_VERSION``, step by step (inside the caller's transaction)."""
-        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        try:
-            version = int(row[0])
-        except (TypeError, ValueError):
-            raise self._unusable(f"its schema version {row and row[0]!r} is unreadable") from None
+    def _migrate(self, db: Database) -> None:
+        """Bring the database to ``SCHEMA_VERSION``, step by step (inside the caller's
+        transaction, holding the schema lock)."""
+        version = self._version(db) or _BASE_VERSION
         if version > SCHEMA_VERSION:
             raise HistoryError(
-                f"the history file {self.path} was written by a newer lumen "
+                f"the history {self.where} was written by a newer lumen "
                 f"(schema {version}; this one knows {SCHEMA_VERSION})",
-                hint="Upgrade lumen, or point LUMEN_DATA_DIR at another folder.",
+                hint="Upgrade lumen, or point LUMEN_DATA_DIR (or history_url) elsewhere.",
             )
         for step in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[step].split(";"):
+            sql = _POSTGRES_MIGRATIONS.get(step) if db.shared else None
+            for statement in (sql or db.ddl(_MIGRATIONS[step])).split(";"):
                 if statement.strip():
-                    conn.execute(statement)
-            conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(step),))
+                    db.execute(statement)
+            db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(step),))
 
     @staticmethod
-    def _age_stale_submits(conn: sqlite3.Connection) -> None:
+    def _age_stale_submits(db: Database) -> None:
         """Mark submits whose process died mid-request as ``unknown`` (shown, not lost)."""
-        import sqlite3
-
         cutoff = time.time() - STALE_SUBMIT_SECONDS
-        try:
-            found = conn.execute(
-                "SELECT 1 FROM jobs WHERE status=? AND updated_at<? LIMIT 1", (SUBMITTING, cutoff)
-            ).fetchone()
-            if found:  # a read first: most runs find none and need no write lock
-                conn.execute(
+        found = db.execute(
+            "SELECT 1 FROM jobs WHERE status=? AND updated_at<? LIMIT 1", (SUBMITTING, cutoff)
+        ).fetchone()
+        if found:  # a read first: most runs find none and need no write lock
+            try:
+                db.execute(
                     "UPDATE jobs SET status=?, error=?, updated_at=?"
                     " WHERE status=? AND updated_at<?",
                     (UNKNOWN, STALE_SUBMIT_ERROR, time.time(), SUBMITTING, cutoff),
                 )
-        except sqlite3.OperationalError:
-            pass  # busy: the next run does it
+            except Exception as exc:
+                if not isinstance(db.translate(exc), HistoryBusy):
+                    raise  # busy: the next run does it
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        return self._run(lambda conn: conn.execute(sql, params).rowcount)
+        return self._run(lambda db: db.execute(sql, params).rowcount)
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self._run(lambda conn: conn.execute(sql, params).fetchall())
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return self._run(lambda db: db.execute(sql, params).fetchall())
 
-    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run *work* on the connection, one thread at a time.
+    def _run(self, work: Callable[[Database], T]) -> T:
+        """Run *work* on the database, one thread at a time, opening it on first use.
 
-        A file that is not a usable database gives ``HistoryError`` "unusable"; a lock held
-        too long by another process gives ``HistoryBusy``, which a caller may try again.
+        A database that is not a usable lumen history gives ``HistoryError`` "unusable"; a
+        lock held too long by another process gives ``HistoryBusy``, which a caller may try
+        again; a server that cannot be reached gives ``HistoryUnreachable``.
         """
-        import sqlite3
-
         with self._lock:
-            conn = self._connect()
+            db = self._db
             try:
-                return work(conn)
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise HistoryBusy(
-                        f"the history file {self.path} is busy ({exc}): another lumen "
-                        "process held it too long",
-                        hint="Try again; if it stays busy, look for a stuck lumen process.",
-                    ) from None
-                raise self._unusable(str(exc)) from None
-            except sqlite3.DatabaseError as exc:
-                raise self._unusable(str(exc)) from None
+                if not self._ready:
+                    self._open(db)
+                    self._ready = True
+                return work(db)
+            except HistoryError:
+                raise
+            except Exception as exc:
+                error = db.translate(exc)
+                if error is None:
+                    raise
+                raise error from None
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._db.close()
+            self._ready = False
 
     # -- writes ------------------------------------------------------------------
 
@@ -374,29 +425,54 @@ class History:
         base_url: str,
         request: dict[str, Any],
         mode: str,
-        local_id: str | None = None,
     ) -> str:
         """Record a submit before it is sent; returns the local id it is kept under."""
-        local_id = local_id or new_local_id()
-        now = time.time()
-        self._write(
-            "INSERT INTO jobs (id, profile, base_url, created_at, updated_at, status, model,"
-            " prompt, mode, request, local_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                local_id,
-                profile,
-                base_url,
-                now,
-                now,
-                SUBMITTING,
-                request.get("model"),
-                request.get("prompt"),
-                mode,
-                json.dumps(request, ensure_ascii=False),
-                local_id,
-            ),
-        )
+        local_id = new_local_id()
+        self._run(lambda db: self._insert_submit(db, local_id, profile, base_url, request, mode))
         return local_id
+
+    def _insert_submit(
+        self,
+        db: Database,
+        local_id: str,
+        profile: str,
+        base_url: str,
+        request: dict[str, Any],
+        mode: str,
+        *,
+        claimed: tuple[str, str, str] | None = None,
+    ) -> Cursor:
+        """Record a submit as ``submitting``; with *claimed* (profile, batch, key), only if
+        that batch line points at it, under this process's runner (see :meth:`claim_line`)."""
+        now = time.time()
+        sql = (
+            "INSERT INTO jobs (id, profile, base_url, created_at, updated_at, status, model,"
+            " prompt, mode, request, local_id, host, user_name, runner)"
+            " SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?"
+        )
+        params: tuple[Any, ...] = (
+            local_id,
+            profile,
+            base_url,
+            now,
+            now,
+            SUBMITTING,
+            request.get("model"),
+            request.get("prompt"),
+            mode,
+            json.dumps(request, ensure_ascii=False),
+            local_id,
+            self.host,
+            self.user,
+            self.runner if claimed else None,
+        )
+        if claimed is not None:
+            sql += (
+                " WHERE EXISTS (SELECT 1 FROM batch_lines"
+                " WHERE profile=? AND batch=? AND key=? AND local_id=?)"
+            )
+            params += (*claimed, local_id)
+        return db.execute(sql, params)
 
     def resolve_submitted(self, local_id: str, job: Job) -> None:
         """The submit was answered: the record takes the server's id and status.
@@ -406,12 +482,11 @@ class History:
         """
         created = float(job.created) if job.created is not None else None
 
-        def resolve(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        def resolve(db: Database) -> None:
+            with db.transaction(pipeline=True):
                 if job.id != local_id:
-                    conn.execute("DELETE FROM jobs WHERE id=?", (job.id,))
-                conn.execute(
+                    db.execute("DELETE FROM jobs WHERE id=?", (job.id,))
+                db.execute(
                     "UPDATE jobs SET id=?, status=?, updated_at=?,"
                     " created_at=COALESCE(?, created_at), urls=?, error=? WHERE id=?",
                     (
@@ -424,10 +499,6 @@ class History:
                         local_id,
                     ),
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
         self._run(resolve)
 
@@ -471,21 +542,17 @@ class History:
     def add_paths(self, job_id: str, paths: list[str]) -> None:
         """Remember where a job's videos were saved (kept unique, in order)."""
 
-        def merge(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT paths FROM jobs WHERE id=?", (job_id,)).fetchone()
+        def merge(db: Database) -> None:
+            with db.transaction():
+                row = db.execute(db.locking("SELECT paths FROM jobs WHERE id=?"), (job_id,))
+                row = row.fetchone()
                 if row is not None:
-                    known: list[str] = json.loads(row["paths"])
+                    known = _json(row["paths"], list) or []
                     merged = known + [p for p in paths if p not in known]
-                    conn.execute(
+                    db.execute(
                         "UPDATE jobs SET paths=?, updated_at=? WHERE id=?",
                         (json.dumps(merged), time.time(), job_id),
                     )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
         self._run(merge)
 
@@ -493,16 +560,28 @@ class History:
 
     @contextlib.contextmanager
     def lock_batch(self, profile: str, name: str) -> Iterator[None]:
-        """Hold batch *name* for this process, or raise ``BatchBusy`` at once.
+        """Hold batch *name* for this process while it sends the batch's lines.
 
-        One process sends a batch at a time. The lock is an advisory file lock beside the
-        history file, so the system drops it with the process, even after ``kill -9``.
+        On the local file one process sends a batch at a time: the lock is an advisory file
+        lock beside the file, so the system drops it with the process, even after
+        ``kill -9``; a second process gets ``BatchBusy`` at once. On a shared database any
+        number of processes, on any machines, send one batch together (each line is
+        claimed once, by one of them): each holds a session lock on its runner number on
+        the server instead, which the server drops with the process's connection, so the
+        others can tell its claims in flight from those of a process that died.
         """
-        from lumen_cli.fsutil import ensure_private_dir, lock_holder, try_lock
+        if self.path is None:
+            self._run(lambda db: db.hold_runner(self.runner))
+            try:
+                yield
+            finally:
+                with contextlib.suppress(HistoryError):
+                    self._run(lambda db: db.release_runner(self.runner))
+            return
+        from lumen_cli.fsutil import lock_holder, try_lock
 
         digest = hashlib.sha256(f"{profile}\0{name}".encode()).hexdigest()[:32]
-        folder = ensure_private_dir(self.path.parent / f"{self.path.name}.locks")
-        path = folder / f"batch-{digest}.lock"
+        path = self._locks() / f"batch-{digest}.lock"
         fd = try_lock(path, f"pid {os.getpid()}")
         if fd is None:
             holder = lock_holder(path)
@@ -518,13 +597,14 @@ class History:
             os.close(fd)
 
     def expect_many_writes(self) -> None:
-        """Copy the write-ahead log back into the file less often on this connection.
+        """Copy SQLite's write-ahead log back into the file less often on this connection.
 
         A batch commits twice per line; copying back every 1000 pages (SQLite's default)
         costs it more than once at the end, when the last connection closes. The log
-        then grows to at most ``BATCH_CHECKPOINT_PAGES`` pages (about 40 MiB).
+        then grows to at most ``BATCH_CHECKPOINT_PAGES`` pages (about 40 MiB). A server
+        needs no such hint.
         """
-        self._run(lambda conn: conn.execute(f"PRAGMA wal_autocheckpoint={BATCH_CHECKPOINT_PAGES}"))
+        self._run(lambda db: db.expect_many_writes())
 
     def open_batch(
         self,
@@ -538,44 +618,55 @@ class History:
         """Record batch *name* and its *lines* (key, line number, custom_id) before sending.
 
         Known lines keep their jobs and take their new line numbers. Call it holding
-        :meth:`lock_batch`: a submit of this batch still ``submitting`` was then cut off by
-        a crash or a kill while its request may have been sent, and it becomes ``unknown``.
+        :meth:`lock_batch`: a submit of this batch still ``submitting`` whose runner is
+        gone (on the local file: every one) was cut off by a crash or a kill while its
+        request may have been sent, and it becomes ``unknown``. Those of runners still
+        alive (other machines sending the batch now) stay in flight.
         """
         now = time.time()
         rows = [(profile, name, key, line, custom_id, now) for key, line, custom_id in lines]
 
-        def record(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
+        def record(db: Database) -> None:
+            with db.transaction():
+                db.lock(f"batch\0{profile}\0{name}")  # machines opening it at once: in turn
+                db.execute(
                     "INSERT INTO batches (profile, name, source, base_url, created_at, updated_at)"
                     " VALUES (?,?,?,?,?,?) ON CONFLICT(profile, name) DO UPDATE SET"
                     " source=excluded.source, base_url=excluded.base_url,"
                     " updated_at=excluded.updated_at",
                     (profile, name, source, base_url, now, now),
                 )
-                conn.executemany(
-                    "INSERT INTO batch_lines (profile, batch, key, line, custom_id, updated_at)"
-                    " VALUES (?,?,?,?,?,?) ON CONFLICT(profile, batch, key) DO UPDATE SET"
-                    " line=excluded.line, custom_id=excluded.custom_id",
-                    rows,
-                )
-                conn.execute(
-                    "UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=? AND local_id IN"
+                # Lines known as they are are left alone: no write, and no row lock that
+                # the claims of other machines sending the batch already would wait for.
+                known = {
+                    row[0]: (row[1], row[2])
+                    for row in db.execute(
+                        "SELECT key, line, custom_id FROM batch_lines WHERE profile=? AND batch=?",
+                        (profile, name),
+                    ).fetchall()
+                }
+                changed = [row for row in rows if known.get(row[2]) != (row[3], row[4])]
+                if changed:
+                    db.executemany(
+                        "INSERT INTO batch_lines (profile, batch, key, line, custom_id,"
+                        " updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT(profile, batch, key)"
+                        " DO UPDATE SET line=excluded.line, custom_id=excluded.custom_id",
+                        changed,
+                    )
+                runners = db.execute(
+                    "SELECT DISTINCT runner FROM jobs WHERE status=? AND local_id IN"
                     " (SELECT local_id FROM batch_lines WHERE profile=? AND batch=?)",
-                    (
-                        UNKNOWN,
-                        "the run ended while this submit was in flight",
-                        now,
-                        SUBMITTING,
-                        profile,
-                        name,
-                    ),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                    (SUBMITTING, profile, name),
+                ).fetchall()
+                for (runner,) in runners:
+                    if runner and db.runner_alive(runner):
+                        continue  # another machine is sending it now
+                    db.execute(
+                        "UPDATE jobs SET status=?, error=?, updated_at=? WHERE status=?"
+                        " AND COALESCE(runner, '')=? AND local_id IN"
+                        " (SELECT local_id FROM batch_lines WHERE profile=? AND batch=?)",
+                        (UNKNOWN, IN_FLIGHT_ERROR, now, SUBMITTING, runner or "", profile, name),
+                    )
 
         self._run(record)
 
@@ -590,55 +681,56 @@ class History:
         mode: str,
         retry_failed: bool = False,
         retry_unknown: bool = False,
+        attempts: int | None = None,
     ) -> str | None:
         """Claim line *key* of *batch* for sending, atomically; the local id, or None.
 
-        In one transaction: if the line may be sent (it has no job, or its job ``failed``
-        and *retry_failed*, or is ``unknown`` and *retry_unknown*), point it at a new submit
-        and record that submit as ``submitting`` (see :meth:`record_submitting`). The
-        caller then sends it and settles the record with
+        In one transaction, holding the line's row: if the line may be sent (it has no job,
+        or its job ``failed`` and *retry_failed*, or is ``unknown`` and *retry_unknown*),
+        and, when *attempts* is given, nobody claimed it since it was claimed that many
+        times (another machine's run may have sent it since we looked), point it at a new
+        submit and record that submit as ``submitting`` (see :meth:`record_submitting`),
+        under this process's runner. The caller then sends it and settles the record with
         :meth:`resolve_submitted`, :meth:`mark_unknown` or :meth:`forget` and
-        :meth:`release_line`. None: the line is not to be sent (accepted, in flight, or its
-        outcome unknown), or it is not in the batch. A server-side backend does the same
-        with ``SELECT … FOR UPDATE SKIP LOCKED`` on the line.
+        :meth:`release_line`. None: the line is not to be sent (accepted, in flight, its
+        outcome unknown, or claimed since), or it is not in the batch.
         """
+        line = (profile, batch, key)
 
-        def claim(conn: sqlite3.Connection) -> str | None:
+        def claim(db: Database) -> str | None:
             local_id = new_local_id()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            # One round trip to a server: no statement needs the answer of the one before.
+            with db.transaction(pipeline=True):
+                # The row first: on a server, a claim of the same line by another machine
+                # waits here, and what follows then reads what that claim wrote.
+                db.execute(
+                    db.locking("SELECT key FROM batch_lines WHERE profile=? AND batch=? AND key=?"),
+                    line,
+                )
                 # Claimed only if the line's latest submit is gone (refused, never sent),
                 # or ended failed / unknown and the matching flag says to send it again.
-                claimed = conn.execute(
+                db.execute(
                     "UPDATE batch_lines SET state=?, local_id=?, error=NULL,"
                     " attempts=attempts+1, updated_at=? WHERE profile=? AND batch=? AND key=?"
-                    " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.local_id=batch_lines.local_id"
+                    " AND attempts=COALESCE(?, attempts) AND NOT EXISTS"
+                    " (SELECT 1 FROM jobs j WHERE j.local_id=batch_lines.local_id"
                     " AND NOT (j.status='failed' AND ?) AND NOT (j.status=? AND ?))",
                     (
                         LINE_SENT,
                         local_id,
                         time.time(),
-                        profile,
-                        batch,
-                        key,
+                        *line,
+                        attempts,
                         retry_failed,
                         UNKNOWN,
                         retry_unknown,
                     ),
-                ).rowcount
-                if claimed:
-                    self.record_submitting(
-                        profile=profile,
-                        base_url=base_url,
-                        request=request,
-                        mode=mode,
-                        local_id=local_id,
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return local_id if claimed else None
+                )
+                # The submit, recorded if the line now points at it (if it was claimed).
+                recorded = self._insert_submit(
+                    db, local_id, profile, base_url, request, mode, claimed=line
+                )
+            return local_id if recorded.rowcount else None
 
         return self._run(claim)
 
@@ -660,12 +752,20 @@ class History:
             ),
         )
 
+    def line_attempts(self, profile: str, name: str) -> dict[str, int]:
+        """How many times each line of batch *name* was claimed, by key (what tells a run
+        which lines other runs claimed since it read them)."""
+        rows = self._read(
+            "SELECT key, attempts FROM batch_lines WHERE profile=? AND batch=?", (profile, name)
+        )
+        return {str(key): int(attempts) for key, attempts in rows}
+
     def batch_lines(self, profile: str, name: str) -> list[BatchLine]:
         """Every line of batch *name*, by line number, each with its latest job."""
         rows = self._read(
             "SELECT l.key, l.line, l.custom_id, l.state, l.error AS line_error, l.attempts,"
-            " j.id AS job_id, j.status AS job_status, j.error AS job_error, j.urls, j.paths"
-            " FROM batch_lines l LEFT JOIN jobs j ON j.local_id=l.local_id"
+            " j.id AS job_id, j.status AS job_status, j.error AS job_error, j.urls, j.paths,"
+            " j.host, j.user_name FROM batch_lines l LEFT JOIN jobs j ON j.local_id=l.local_id"
             " WHERE l.profile=? AND l.batch=? ORDER BY l.line, l.rowid",
             (profile, name),
         )
@@ -691,6 +791,44 @@ class History:
             if row["batch"] in summaries:
                 summaries[row["batch"]].counts[row["s"]] = row["n"]
         return list(summaries.values())
+
+    # -- copying -------------------------------------------------------------------
+
+    def copy_to(self, target: History, *, chunk: int = 1000) -> Copied:
+        """Copy every job, batch, batch line and upload of this history into *target*, keeping ids,
+        times, requests and saved paths. Idempotent: a row *target* already holds stays as
+        it is, but a job takes the saved paths and the details (prompt, request, who sent
+        it) it lacks. Jobs lumen sent, from a history older than the record of who sent
+        them, are recorded as sent by this history's host and user.
+
+        Copied *chunk* rows at a time, each chunk in one transaction of *target*: a copy
+        cut off half way is finished by running it again.
+        """
+        copied = Copied()
+        for table, columns in _COPIED.items():
+            done = present = 0
+            last = -1
+            while True:
+                rows = self._read(
+                    f"SELECT rowid, {', '.join(columns)} FROM {table} WHERE rowid>?"  # noqa: S608
+                    " ORDER BY rowid LIMIT ?",
+                    (last, chunk),
+                )
+                if not rows:
+                    break
+                last = rows[-1][0]
+                values = [self._copied_row(table, columns, row) for row in rows]
+                insert = functools.partial(_insert_new, table=table, columns=columns, rows=values)
+                added = target._run(insert)
+                done, present = done + added, present + len(values) - added
+            setattr(copied, _COPIED_NAMES[table], (done, present))
+        return copied
+
+    def _copied_row(self, table: str, columns: tuple[str, ...], row: Any) -> tuple[Any, ...]:
+        values = dict(zip(columns, tuple(row)[1:], strict=True))
+        if table == "jobs" and values["local_id"] and not values["host"]:
+            values["host"], values["user_name"] = self.host, self.user
+        return tuple(values[column] for column in columns)
 
     # -- uploads -----------------------------------------------------------------
 
@@ -720,13 +858,27 @@ class History:
     @contextlib.contextmanager
     def lock_upload(self, sha256: str, host: str) -> Iterator[None]:
         """Hold the upload of file *sha256* to *host*, waiting for another process that holds
-        it: two processes given the same file upload it once (the second finds the URL)."""
-        from lumen_cli.fsutil import ensure_private_dir, file_lock
+        it: two processes given the same file upload it once (the second finds the URL).
+
+        On a shared history the lock is this machine's (two machines may each upload the
+        file once, and either URL serves): an upload may take minutes, longer than a lock
+        on the server should be held."""
+        from lumen_cli.fsutil import file_lock
 
         digest = hashlib.sha256(f"{sha256}\0{host}".encode()).hexdigest()[:32]
-        folder = ensure_private_dir(self.path.parent / f"{self.path.name}.locks")
-        with file_lock(folder / f"upload-{digest}.lock"):
+        with file_lock(self._locks() / f"upload-{digest}.lock"):
             yield
+
+    def _locks(self) -> Path:
+        """The folder of this history's file locks: beside the file, or for a shared
+        history in this user's data folder."""
+        from lumen_cli.fsutil import ensure_private_dir
+
+        if self.path is None:
+            from lumen_cli.config import data_dir
+
+            return ensure_private_dir(data_dir() / "shared-history.locks")
+        return ensure_private_dir(self.path.parent / f"{self.path.name}.locks")
 
     # -- reads -------------------------------------------------------------------
 
@@ -764,9 +916,11 @@ class History:
         limit: int | None = None,
         statuses: tuple[str, ...] | None = None,
         batch: str | None = None,
+        host: str | None = None,
+        user: str | None = None,
     ) -> list[JobRecord]:
         """Records, newest first, filtered on whatever is given (*batch*: the jobs of its
-        lines, latest submit of each)."""
+        lines, latest submit of each; *host*, *user*: who sent them)."""
         clauses: list[str] = []
         params: list[Any] = []
         if batch is not None:
@@ -775,7 +929,13 @@ class History:
                 " WHERE l.batch=? AND l.profile=jobs.profile)"
             )
             params.append(batch)
-        for column, value in (("status", status), ("model", model), ("profile", profile)):
+        for column, value in (
+            ("status", status),
+            ("model", model),
+            ("profile", profile),
+            ("host", host),
+            ("user_name", user),
+        ):
             if value is not None:
                 clauses.append(f"{column}=?")
                 params.append(value)
@@ -795,7 +955,75 @@ class History:
         return [_record(row) for row in self._read(sql, tuple(params))]
 
 
-def _record(row: sqlite3.Row) -> JobRecord:
+# What History.copy_to copies: every column but the rowid (the target numbers its rows).
+_COPIED: dict[str, tuple[str, ...]] = {
+    "jobs": (
+        "id", "profile", "base_url", "created_at", "updated_at", "status", "model", "prompt",
+        "mode", "request", "error", "urls", "paths", "local_id", "host", "user_name", "runner",
+    ),
+    "batches": ("profile", "name", "source", "base_url", "created_at", "updated_at"),
+    "batch_lines": (
+        "profile", "batch", "key", "line", "custom_id", "state", "local_id", "error",
+        "attempts", "updated_at",
+    ),
+    "uploads": ("sha256", "host", "url", "size", "uploaded_at"),
+}  # fmt: skip
+_COPIED_NAMES = {"jobs": "jobs", "batches": "batches", "batch_lines": "lines", "uploads": "uploads"}
+# A job the target holds already (learnt of from a webhook, say) takes what it lacks.
+_ON_CONFLICT = {
+    "jobs": "ON CONFLICT (id) DO UPDATE SET model=COALESCE(jobs.model, excluded.model),"
+    " prompt=COALESCE(jobs.prompt, excluded.prompt), mode=COALESCE(jobs.mode, excluded.mode),"
+    " local_id=COALESCE(jobs.local_id, excluded.local_id),"
+    " host=COALESCE(jobs.host, excluded.host),"
+    " user_name=COALESCE(jobs.user_name, excluded.user_name),"
+    " request=CASE WHEN jobs.request='{}' THEN excluded.request ELSE jobs.request END",
+    "batches": "ON CONFLICT DO NOTHING",
+    "batch_lines": "ON CONFLICT DO NOTHING",
+    "uploads": "ON CONFLICT DO NOTHING",
+}
+
+
+def _insert_new(
+    db: Database, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> int:
+    """Insert the *rows* of *table* that *db* does not hold yet, in one transaction; how
+    many were new. A job already held takes the details and saved paths it lacked."""
+    count = f"SELECT COUNT(*) FROM {table}"  # noqa: S608 - lumen's own table names
+    with db.transaction():
+        before = int(db.execute(count).fetchone()[0])
+        db.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)})"  # noqa: S608
+            f" VALUES ({', '.join('?' * len(columns))}) {_ON_CONFLICT.get(table, '')}",
+            rows,
+        )
+        added = int(db.execute(count).fetchone()[0]) - before
+        if table == "jobs":
+            _merge_paths(db, {row[0]: row[columns.index("paths")] for row in rows})
+    return added
+
+
+def _merge_paths(db: Database, paths: dict[str, str]) -> None:
+    """Add to each job of *paths* (id -> JSON list) the saved paths it does not list yet."""
+    wanted = {job_id: _json(text, list) or [] for job_id, text in paths.items()}
+    wanted = {job_id: more for job_id, more in wanted.items() if more}
+    if not wanted:
+        return
+    ids = list(wanted)
+    rows = db.execute(
+        db.locking(f"SELECT id, paths FROM jobs WHERE id IN ({','.join('?' * len(ids))})"),  # noqa: S608
+        ids,
+    ).fetchall()
+    updates = []
+    for job_id, text in rows:
+        known = _json(text, list) or []
+        merged = known + [path for path in wanted[job_id] if path not in known]
+        if merged != known:
+            updates.append((json.dumps(merged), job_id))
+    if updates:
+        db.executemany("UPDATE jobs SET paths=? WHERE id=?", updates)
+
+
+def _record(row: Any) -> JobRecord:
     """A row as a record; a value another program (or a bad disk) mangled reads as empty."""
     return JobRecord(
         id=str(row["id"]),
@@ -812,6 +1040,8 @@ def _record(row: sqlite3.Row) -> JobRecord:
         urls=[url for url in _json(row["urls"], list) or [] if isinstance(url, str)],
         paths=[path for path in _json(row["paths"], list) or [] if isinstance(path, str)],
         local_id=_text(row["local_id"]),
+        host=_text(row["host"]),
+        user=_text(row["user_name"]),
     )
 
 
@@ -836,7 +1066,7 @@ def _json(value: object, kind: type[T]) -> T | None:
     return document if isinstance(document, kind) else None
 
 
-def _batch_line(row: sqlite3.Row) -> BatchLine:
+def _batch_line(row: Any) -> BatchLine:
     status = row["job_status"]
     if status is None:
         status = LINE_REFUSED if row["state"] == LINE_REFUSED else LINE_PENDING
@@ -850,16 +1080,19 @@ def _batch_line(row: sqlite3.Row) -> BatchLine:
         urls=_json(row["urls"], list) or [],
         paths=_json(row["paths"], list) or [],
         attempts=row["attempts"],
+        host=_text(row["host"]),
+        user=_text(row["user_name"]),
     )
 
 
 class Glance:
     """The history read-only, for answers that must come at once and change nothing (shell
     completion): no schema work, no write, no wait for a lock; a file that is missing, busy
-    or unreadable answers nothing.
+    or unreadable answers nothing. *path* None stands for a shared history, which answers
+    nothing either: a shell waits on no network.
     """
 
-    def __init__(self, path: Path, *, limit: int = 200) -> None:
+    def __init__(self, path: Path | None, *, limit: int = 200) -> None:
         self.path = path
         self.limit = limit
 
@@ -903,7 +1136,7 @@ class Glance:
         import sqlite3
         from urllib.parse import quote
 
-        if not self.path.is_file():
+        if self.path is None or not self.path.is_file():
             return []
         try:
             # Read-only, and no waiting: a shell is waiting for the answer.

@@ -50,6 +50,33 @@ def public_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def is_postgres_url(value: str) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL, as libpq reads them."""
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme.lower() in POSTGRES_SCHEMES
+
+
+def hide_password(url: str) -> str:
+    """*url* as it may be shown: its password, in the user part or a ``password=``
+    parameter, replaced by ``***`` (the rest is kept: it says which server and database)."""
+    import re
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query, flags=re.IGNORECASE)
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
 def check_http_url(what: str, value: str, *, hint: str | None = None) -> str:
     """*value* if it is an http(s) URL; else ``BadInput`` naming *what* (a flag, a field)."""
     if not is_http_url(value):

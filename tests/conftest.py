@@ -20,15 +20,32 @@ from lumen_cli.context import AppContext, Overrides
 from lumen_cli.output import Output
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from tests.support import (
+    POSTGRES_FOLDER,
+    POSTGRES_REQUIRED,
     TEST_KEY,
     WHSEC,
     FakeUploader,
     FileHost,
+    PostgresCluster,
     Running,
     Seen,
     StartListener,
     home_snapshot,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The process that runs the session (not an xdist worker) names the folder of the one
+    PostgreSQL cluster all workers share; the first test that needs it starts it there."""
+    if not hasattr(config, "workerinput") and POSTGRES_FOLDER not in os.environ:
+        import tempfile
+
+        os.environ[POSTGRES_FOLDER] = tempfile.mkdtemp(prefix="lumen-test-postgres-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and POSTGRES_FOLDER in os.environ:
+        PostgresCluster.remove(Path(os.environ.pop(POSTGRES_FOLDER)))
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +75,53 @@ def sandbox() -> Iterator[SandboxServer]:
     config = SandboxConfig(port=0, job_seconds=0.3, webhook_backoff=(0.05, 0.1, 0.2))
     with SandboxServer(config) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresCluster:
+    """The session's PostgreSQL server; the test is skipped, saying why, where there can
+    be none (it fails instead under .ci/run, which installs PostgreSQL)."""
+    try:
+        import psycopg  # noqa: F401 - the driver the shared history needs
+
+        return PostgresCluster.shared(Path(os.environ[POSTGRES_FOLDER]))
+    except (ImportError, RuntimeError, KeyError) as exc:
+        reason = f"PostgreSQL tests skipped: {exc}"
+        if isinstance(exc, ImportError):
+            reason = "PostgreSQL tests skipped: psycopg is not installed (pip install -e '.[test]')"
+        if os.environ.get(POSTGRES_REQUIRED):
+            pytest.fail(reason.replace("skipped", "cannot run"))
+        pytest.skip(reason)
+
+
+_schemas = iter(range(1, 1 << 30))
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster, worker_id: str) -> str:
+    """A shared history of the test's own: a new schema in the session's server."""
+    import psycopg
+
+    schema = f"t_{worker_id}_{next(_schemas)}"
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return postgres.url(schema=schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history_at(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a history test keeps its history: a local file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return tmp_path / "h.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_history(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test's ``lumen`` commands on the local file, then on a shared history."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("LUMEN_HISTORY_URL", request.getfixturevalue("postgres_url"))
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -54,6 +54,8 @@ JOB_SHAPE = frozenset(
         "profile",
         "base_url",
         "updated",
+        "host",
+        "user",
     }
 )
 WHSEC = "whsec_test_secret"  # the webhook signing secret of the tests
@@ -488,6 +490,167 @@ def _run_lumen(args: list[str], env: dict[str, str], out: str, err: str, cwd: st
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+# -- a throwaway PostgreSQL server for the shared-history tests ---------------------------
+
+POSTGRES_PASSWORD = "pg-test-pass-4f9c1e"  # noqa: S105 - a throwaway server; never printed
+POSTGRES_REQUIRED = "PYTEST_LUMEN_REQUIRE_POSTGRES"  # set by .ci/run: no skipping there
+POSTGRES_FOLDER = "PYTEST_LUMEN_POSTGRES_DIR"  # set by conftest for all xdist workers
+
+
+class PostgresCluster:
+    """One PostgreSQL cluster for the whole test session, whatever the number of xdist
+    workers: the first worker that needs it runs ``initdb`` in *folder* (a temp dir) and
+    starts it on a free loopback port, with its unix socket in *folder*, as an unprivileged
+    user (``postgres`` when the tests run as root); the others find it there. The process
+    that started the session stops it and removes *folder* (:meth:`remove`).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = 0
+
+    @classmethod
+    def shared(cls, folder: Path) -> PostgresCluster:
+        """The session's cluster, started on first use; ``RuntimeError`` says why there is
+        none (the same reason for every worker)."""
+        import fcntl
+        import json
+
+        cluster = cls(folder)
+        info = folder / "cluster.json"
+        with open(folder / "cluster.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not info.exists():
+                try:
+                    cluster._start()
+                    info.write_text(json.dumps({"port": cluster.port}))
+                except RuntimeError as exc:
+                    info.write_text(json.dumps({"error": str(exc)}))
+        state = json.loads(info.read_text())
+        if "error" in state:
+            raise RuntimeError(state["error"])
+        cluster.port = int(state["port"])
+        return cluster
+
+    def url(self, database: str = "postgres", *, schema: str | None = None) -> str:
+        url = f"postgresql://postgres:{POSTGRES_PASSWORD}@127.0.0.1:{self.port}/{database}"
+        return url + (f"?options=-csearch_path%3D{schema}" if schema else "")
+
+    def _start(self) -> None:
+        import shutil
+        import subprocess
+
+        bin_dir = _postgres_bin()
+        data = self.folder / "data"
+        password_file = self.folder / "password"
+        password_file.write_text(POSTGRES_PASSWORD + "\n")
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError(
+                    "the tests run as root and there is no 'postgres' user to run the server "
+                    "(apt-get install postgresql creates one)"
+                ) from None
+            for path in (self.folder, password_file):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        initdb = [
+            *run_as,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "scram-sha-256",
+            f"--pwfile={password_file}",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]
+        done = subprocess.run(initdb, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed: {done.stderr.strip()[-500:]}")
+        for _ in range(3):  # a port taken between looking and binding: another one
+            self.port = free_port()
+            settings = (
+                f"-p {self.port} -c listen_addresses=127.0.0.1 "
+                f"-c unix_socket_directories={self.folder} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            )
+            start = [
+                *run_as,
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                settings,
+                "-l",
+                str(self.folder / "server.log"),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ]
+            done = subprocess.run(start, capture_output=True, text=True, check=False)
+            if done.returncode == 0:
+                return
+        log = self.folder / "server.log"
+        tail = log.read_text()[-500:] if log.exists() else done.stderr
+        shutil.rmtree(data, ignore_errors=True)
+        raise RuntimeError(f"the PostgreSQL server did not start: {tail.strip()}")
+
+    @staticmethod
+    def remove(folder: Path) -> None:
+        """Stop the cluster started in *folder*, if one was, and remove *folder*."""
+        import shutil
+        import subprocess
+
+        if (folder / "data" / "postmaster.pid").exists():
+            run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+            pg_ctl = str(_postgres_bin() / "pg_ctl")
+            subprocess.run(
+                [*run_as, pg_ctl, "-D", str(folder / "data"), "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _postgres_bin() -> Path:
+    """Where initdb and pg_ctl are: on PATH, else Debian's /usr/lib/postgresql/N/bin."""
+    import shutil
+
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0,
+    )
+    if not versions:
+        raise RuntimeError(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed "
+            "(apt-get install postgresql)"
+        )
+    return versions[-1].parent
+
+
+def machine_env(home: Path, name: str, history_url: str) -> dict[str, str]:
+    """The environment of ``lumen`` on another machine named *name*: a config and data
+    folder of its own, the test's sandbox and key, and the shared history at *history_url*."""
+    env = dict(os.environ)
+    env["LUMEN_CONFIG_DIR"] = str(home / name / "config")
+    env["LUMEN_DATA_DIR"] = str(home / name / "data")
+    env["LUMEN_HISTORY_URL"] = history_url
+    env["LUMEN_HOST_NAME"] = name
+    return env
 
 
 # -- local input files --------------------------------------------------------------------

@@ -142,6 +142,12 @@ def test_sandbox_jobs_complete_under_sandbox_only(history: Path, tmp_path: Path)
     assert "vsandbox" not in complete("lumen wait ")
 
 
+def test_a_shared_history_is_not_read_a_shell_waits_on_no_network(history: Path) -> None:
+    assert "vrun3" in complete("lumen wait ")  # the local file's jobs
+    unreachable = "postgresql://lumen@192.0.2.1/lumen"  # never asked: nothing would answer
+    assert complete("lumen wait ", LUMEN_HISTORY_URL=unreachable) == []
+
+
 def test_no_history_and_a_mangled_one_answer_nothing(tmp_path: Path) -> None:
     assert complete("lumen wait ") == []
     (tmp_path / "data").mkdir()

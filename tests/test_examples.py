@@ -52,6 +52,7 @@ PLACEHOLDERS = {
     "notify-send": "echo",
     "--port 8765": "--port $SERVE_PORT",
     "http://127.0.0.1:8765": "http://127.0.0.1:$SERVE_PORT",
+    "postgresql://lumen@db.example/lumen": "$HISTORY_URL",  # the test's PostgreSQL server
 }
 IDS = {"v1a2b3c4d5": "$ID1", "v6e7f8a9b0": "$ID2", "v123": "$ID1"}
 
@@ -155,7 +156,11 @@ def scene(home: Path, sandbox: SandboxServer, api: httpx.Client) -> dict[str, st
 
 
 @pytest.mark.parametrize(("name", "examples"), SCENARIOS, ids=[name for name, _ in SCENARIOS])
-def test_every_example_runs(name: str, examples: list[str], scene: dict[str, str]) -> None:
+def test_every_example_runs(
+    name: str, examples: list[str], scene: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    if any("postgresql://" in example for example in examples):
+        scene["HISTORY_URL"] = request.getfixturevalue("postgres_url")
     with Receiver() as receiver:
         env = {**os.environ, **scene, "RECEIVER": receiver.url}
         del env["LUMEN_SANDBOX_URL"]  # --sandbox starts its own, on LUMEN_SANDBOX_PORT

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lumen_cli.api.models import Job
-from lumen_cli.errors import BatchBusy, HistoryError
+from lumen_cli.errors import BatchBusy, HistoryError, HistoryUnreachable
 from lumen_cli.history import LOCAL_ID_PREFIX, SCHEMA_VERSION, SUBMITTING, UNKNOWN, History
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
@@ -21,8 +21,8 @@ def _job(job_id: str, status: str = "queued", **raw: object) -> Job:
     return Job.from_api({"id": job_id, "status": status, **raw})
 
 
-def test_submit_lifecycle(tmp_path: Path) -> None:
-    history = History(tmp_path / "h.sqlite3")
+def test_submit_lifecycle(history_at: Path | str) -> None:
+    history = History(history_at)
     request = {"model": "seedance-2", "prompt": "a cat"}
     local = history.record_submitting(
         profile="p", base_url="u", request=request, mode="text-to-video"
@@ -48,8 +48,8 @@ def test_submit_lifecycle(tmp_path: Path) -> None:
     assert final.paths == ["/videos/a.mp4", "/videos/b.mp4"]
 
 
-def test_unknown_and_forget(tmp_path: Path) -> None:
-    history = History(tmp_path / "h.sqlite3")
+def test_unknown_and_forget(history_at: Path | str) -> None:
+    history = History(history_at)
     kept = history.record_submitting(profile="p", base_url="u", request={}, mode="m")
     dropped = history.record_submitting(profile="p", base_url="u", request={}, mode="m")
     history.mark_unknown(kept, "connection dropped")
@@ -59,8 +59,8 @@ def test_unknown_and_forget(tmp_path: Path) -> None:
     assert history.list()[0].status == UNKNOWN
 
 
-def test_unknown_job_from_api_is_added(tmp_path: Path) -> None:
-    history = History(tmp_path / "h.sqlite3")
+def test_unknown_job_from_api_is_added(history_at: Path | str) -> None:
+    history = History(history_at)
     history.update_from_api(
         _job("v9", "processing", prompt="from elsewhere"), profile="p", base_url="u"
     )
@@ -69,8 +69,8 @@ def test_unknown_job_from_api_is_added(tmp_path: Path) -> None:
     assert record.prompt == "from elsewhere"
 
 
-def test_list_filters_newest_first(tmp_path: Path) -> None:
-    history = History(tmp_path / "h.sqlite3")
+def test_list_filters_newest_first(history_at: Path | str) -> None:
+    history = History(history_at)
     for index in range(5):
         status = "succeeded" if index % 2 else "failed"
         job = _job(f"v{index}", status, model="m", created=1000 + index)
@@ -139,8 +139,20 @@ INSERT INTO jobs (id, profile, base_url, created_at, updated_at, status, prompt)
 LINES = [("k1", 1, None), ("k2", 2, "shot-2"), ("k3", 3, None)]
 
 
-def _batch_history(tmp_path: Path) -> History:
-    history = History(tmp_path / "h.sqlite3")
+def _execute(history_at: Path | str, sql: str) -> list[tuple[object, ...]]:
+    """Run *sql* on the history's database behind lumen's back."""
+    if isinstance(history_at, Path):
+        with sqlite3.connect(history_at) as conn:
+            return conn.execute(sql).fetchall()
+    import psycopg
+
+    with psycopg.connect(history_at, autocommit=True) as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _batch_history(history_at: Path | str) -> History:
+    history = History(history_at)
     history.open_batch("p", "b", source="b.txt", base_url="u", lines=LINES)
     return history
 
@@ -171,17 +183,15 @@ def test_a_schema_1_file_is_migrated_in_place(tmp_path: Path) -> None:
     assert again.get("vold") is not None
 
 
-def test_a_file_from_a_newer_lumen_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite3"
-    History(path).list()
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE meta SET value='99' WHERE key='schema'")
+def test_a_history_from_a_newer_lumen_is_refused(history_at: Path | str) -> None:
+    History(history_at).list()
+    _execute(history_at, "UPDATE meta SET value='99' WHERE key='schema'")
     with pytest.raises(HistoryError, match="newer lumen"):
-        History(path).list()
+        History(history_at).list()
 
 
-def test_a_line_is_claimed_once_and_only_what_may_be_sent(tmp_path: Path) -> None:
-    history = _batch_history(tmp_path)
+def test_a_line_is_claimed_once_and_only_what_may_be_sent(history_at: Path | str) -> None:
+    history = _batch_history(history_at)
     first = _claim(history, "k1")
     assert first is not None
     assert first.startswith(LOCAL_ID_PREFIX)
@@ -204,8 +214,8 @@ def test_a_line_is_claimed_once_and_only_what_may_be_sent(tmp_path: Path) -> Non
     assert _claim(history, "k2") is not None
 
 
-def test_failed_and_unknown_lines_are_sent_again_only_when_asked(tmp_path: Path) -> None:
-    history = _batch_history(tmp_path)
+def test_failed_and_unknown_lines_are_sent_again_only_when_asked(history_at: Path | str) -> None:
+    history = _batch_history(history_at)
     failed, unknown = _claim(history, "k1"), _claim(history, "k2")
     assert failed is not None
     assert unknown is not None
@@ -223,8 +233,8 @@ def test_failed_and_unknown_lines_are_sent_again_only_when_asked(tmp_path: Path)
     assert history.get("v1") is not None  # the failed job stays in the history
 
 
-def test_opening_a_batch_makes_submits_cut_off_by_a_crash_unknown(tmp_path: Path) -> None:
-    history = _batch_history(tmp_path)
+def test_opening_a_batch_makes_submits_cut_off_by_a_crash_unknown(history_at: Path | str) -> None:
+    history = _batch_history(history_at)
     in_flight = _claim(history, "k1")  # then the process is killed: it stays submitting
     assert in_flight is not None
     elsewhere = history.record_submitting(profile="p", base_url="u", request={}, mode="t")
@@ -239,8 +249,10 @@ def test_opening_a_batch_makes_submits_cut_off_by_a_crash_unknown(tmp_path: Path
     assert other.status == SUBMITTING  # another command's submit is not this batch's
 
 
-def test_lines_keep_their_jobs_and_take_new_numbers_when_the_file_changes(tmp_path: Path) -> None:
-    history = _batch_history(tmp_path)
+def test_lines_keep_their_jobs_and_take_new_numbers_when_the_file_changes(
+    history_at: Path | str,
+) -> None:
+    history = _batch_history(history_at)
     local = _claim(history, "k3")
     assert local is not None
     history.resolve_submitted(local, _job("v3"))
@@ -254,8 +266,21 @@ def test_lines_keep_their_jobs_and_take_new_numbers_when_the_file_changes(tmp_pa
     assert history.list(batch="other") == []
 
 
-def test_batches_are_listed_with_counts_by_status(tmp_path: Path) -> None:
-    history = _batch_history(tmp_path)
+def test_jobs_are_known_by_their_batch(history_at: Path | str) -> None:
+    history = _batch_history(history_at)
+    first = _claim(history, "k1")
+    assert first is not None
+    history.resolve_submitted(first, _job("v1", "failed"))
+    again = _claim(history, "k1", retry_failed=True)  # the line's latest submit wins
+    assert again is not None
+    history.resolve_submitted(again, _job("v2"))
+    history.update_from_api(_job("v-alone"), profile="p", base_url="u")
+    assert history.job_batches(profile="p") == {"v2": "b"}
+    assert history.job_batches(profile="other") == {}
+
+
+def test_batches_are_listed_with_counts_by_status(history_at: Path | str) -> None:
+    history = _batch_history(history_at)
     local = _claim(history, "k1")
     assert local is not None
     history.resolve_submitted(local, _job("v1", "succeeded"))
@@ -269,7 +294,7 @@ def test_batches_are_listed_with_counts_by_status(tmp_path: Path) -> None:
 
 
 def test_a_batch_is_held_by_one_process_at_a_time(tmp_path: Path) -> None:
-    history = _batch_history(tmp_path)
+    history = _batch_history(tmp_path / "h.sqlite3")
     with history.lock_batch("p", "b"):
         # A second open file description conflicts like another process would.
         with pytest.raises(BatchBusy, match=f"another lumen process \\(pid {os.getpid()}\\)"):
@@ -281,32 +306,217 @@ def test_a_batch_is_held_by_one_process_at_a_time(tmp_path: Path) -> None:
         pass  # released with the block
 
 
-# -- schema 3: uploads ------------------------------------------------------------------------
+# -- schema 3: who sent what; one history on PostgreSQL --------------------------------------
 
 
-def test_a_schema_2_file_gains_the_uploads_table(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite3"
-    with sqlite3.connect(path) as conn:
-        conn.executescript(V1_SCHEMA)
-    history = History(path)
-    history.open_batch("p", "b", source=None, base_url="u", lines=LINES)
-    history.close()
-    with sqlite3.connect(path) as conn:  # a file as lumen with schema 2 left it
-        conn.execute("DROP TABLE uploads")
-        conn.execute("UPDATE meta SET value='2' WHERE key='schema'")
-    again = History(path)
-    assert again.find_upload("abc", "h", since=0) is None
-    again.record_upload("abc", "h", "https://files.example/abc.png", 10)
-    assert len(again.batch_lines("p", "b")) == 3  # what schema 2 held is still there
+def test_records_say_which_machine_and_user_sent_them(history_at: Path | str) -> None:
+    laptop = History(history_at, host="laptop", user="ana")
+    render = History(history_at, host="render-1", user="ci")
+    mine = laptop.record_submitting(profile="p", base_url="u", request={}, mode="t")
+    theirs = render.record_submitting(profile="p", base_url="u", request={}, mode="t")
+    laptop.update_from_api(_job("v-elsewhere"), profile="p", base_url="u")  # not sent by us
+    record = render.get(mine)
+    assert record is not None
+    assert (record.host, record.user) == ("laptop", "ana")
+    assert [r.id for r in render.list(user="ana")] == [mine]
+    assert [r.id for r in laptop.list(host="render-1")] == [theirs]
+    assert laptop.list(host="nowhere") == []
+    elsewhere = laptop.get("v-elsewhere")
+    assert elsewhere is not None
+    assert (elsewhere.host, elsewhere.user) == (None, None)
 
 
-def test_an_upload_is_found_by_content_host_and_age(tmp_path: Path) -> None:
-    history = History(tmp_path / "h.sqlite3")
-    made = history.record_upload("abc", "command:1", "https://a.example/abc.png", 10)
-    found = history.find_upload("abc", "command:1", since=made.uploaded_at - 1)
-    assert found == made
-    assert history.find_upload("abc", "command:1", since=made.uploaded_at + 1) is None  # too old
-    assert history.find_upload("abc", "command:2", since=0) is None  # another host
-    assert history.find_upload("abd", "command:1", since=0) is None  # another file
-    newer = history.record_upload("abc", "command:1", "https://a.example/new.png", 10)
-    assert history.find_upload("abc", "command:1", since=0) == newer
+def test_a_claim_loses_to_any_claim_made_since_the_line_was_read(history_at: Path | str) -> None:
+    history = _batch_history(history_at)
+    seen = {line.key: line.attempts for line in history.batch_lines("p", "b")}
+    first = _claim(history, "k1")
+    assert first is not None
+    history.mark_unknown(first, "connection dropped")
+    # Another machine's run read the line before that claim: it must not send it again,
+    # even with --retry-unknown (what it read is no longer what the line is).
+    request = {"model": "m", "prompt": "k1"}
+    late = history.claim_line(
+        "p",
+        "b",
+        "k1",
+        base_url="u",
+        request=request,
+        mode="t",
+        retry_unknown=True,
+        attempts=seen["k1"],
+    )
+    assert late is None
+    assert (
+        history.claim_line(
+            "p",
+            "b",
+            "k1",
+            base_url="u",
+            request=request,
+            mode="t",
+            retry_unknown=True,
+            attempts=seen["k1"] + 1,
+        )
+        is not None
+    )
+
+
+def test_machines_claiming_the_same_lines_at_once_claim_each_once(history_at: Path | str) -> None:
+    """Three histories (three machines' connections), four threads each, all claiming the
+    same 60 lines in the same order: every line is claimed exactly once (by its row lock
+    alone: no attempts to compare)."""
+    import threading
+
+    keys = [f"k{n}" for n in range(60)]
+    opener = History(history_at)
+    opener.open_batch(
+        "p", "b", source=None, base_url="u", lines=[(k, n, None) for n, k in enumerate(keys)]
+    )
+    machines = [History(history_at, host=f"m{n}") for n in range(3)]
+    claimed: list[tuple[str, str]] = []
+    start = threading.Barrier(12)
+
+    def sender(history: History) -> None:
+        start.wait()
+        for key in keys:
+            local = history.claim_line(
+                "p", "b", key, base_url="u", request={"prompt": key}, mode="t"
+            )
+            if local is not None:
+                claimed.append((key, local))
+
+    threads = [
+        threading.Thread(target=sender, args=(machine,)) for machine in machines for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(key for key, _ in claimed) == sorted(keys)
+    lines = opener.batch_lines("p", "b")
+    assert {line.attempts for line in lines} == {1}
+    assert len(opener.list(status=SUBMITTING)) == 60
+    assert {line.host for line in lines} <= {"m0", "m1", "m2"}
+
+
+def test_a_shared_batch_keeps_the_claims_of_runners_still_alive(postgres_url: str) -> None:
+    """On PostgreSQL, opening a batch turns only the claims of dead runners unknown: those
+    of another machine sending the batch now stay in flight."""
+    history = _batch_history(postgres_url)
+    alive, dead = History(postgres_url, host="alive"), History(postgres_url, host="dead")
+    with alive.lock_batch("p", "b"):
+        in_flight = _claim(alive, "k1")
+        with dead.lock_batch("p", "b"):
+            cut_off = _claim(dead, "k2")
+        dead.close()  # its process ended (or its connection: the server drops its lock)
+        with history.lock_batch("p", "b"):  # a third machine joins: nothing is busy
+            history.open_batch("p", "b", source="b.txt", base_url="u", lines=LINES)
+            statuses = {line.key: line.status for line in history.batch_lines("p", "b")}
+    assert in_flight is not None
+    assert cut_off is not None
+    assert statuses == {"k1": SUBMITTING, "k2": UNKNOWN, "k3": "pending"}
+    record = history.get(cut_off)
+    assert record is not None
+    assert record.error is not None
+    assert "in flight" in record.error
+    alive.close()  # now the first one's process ends too
+    history.open_batch("p", "b", source="b.txt", base_url="u", lines=LINES)
+    assert history.batch_lines("p", "b")[0].status == UNKNOWN
+
+
+def test_two_machines_creating_the_shared_history_at_once(postgres_url: str) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            History(postgres_url).list()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _execute(postgres_url, "SELECT value FROM meta WHERE key='schema'") == [
+        (str(SCHEMA_VERSION),)
+    ]
+
+
+def test_a_shared_history_at_an_older_schema_is_migrated(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps run on PostgreSQL with the numbers they have on SQLite."""
+    monkeypatch.setattr("lumen_cli.history.SCHEMA_VERSION", 2)
+    old = History(postgres_url)
+    old.update_from_api(_job("v-old", "succeeded"), profile="p", base_url="u")
+    old.close()
+    monkeypatch.undo()
+    columns = _execute(
+        postgres_url,
+        "SELECT column_name FROM information_schema.columns WHERE table_name='jobs'"
+        " AND table_schema=current_schema()",
+    )
+    assert ("host",) not in columns
+    history = History(postgres_url, host="h")
+    assert history.get("v-old") is not None
+    local = history.record_submitting(profile="p", base_url="u", request={}, mode="t")
+    record = history.get(local)
+    assert record is not None
+    assert record.host == "h"
+    assert _execute(postgres_url, "SELECT value FROM meta WHERE key='schema'") == [
+        (str(SCHEMA_VERSION),)
+    ]
+
+
+def test_a_database_holding_other_things_is_refused(postgres_url: str) -> None:
+    _execute(postgres_url, "CREATE TABLE jobs (name TEXT)")
+    with pytest.raises(HistoryError, match="not a lumen history"):
+        History(postgres_url).list()
+
+
+def test_a_server_that_cannot_be_reached_is_exit_6_and_never_shows_the_password(
+    postgres: object,
+) -> None:
+    from tests.support import POSTGRES_PASSWORD, free_port
+
+    url = f"postgresql://lumen:{POSTGRES_PASSWORD}@127.0.0.1:{free_port()}/team"
+    with pytest.raises(HistoryUnreachable) as caught:
+        History(url).list()
+    assert caught.value.exit_code == 6
+    assert POSTGRES_PASSWORD not in caught.value.message + (caught.value.hint or "")
+    assert "postgresql://lumen:***@127.0.0.1" in caught.value.message
+
+
+def test_without_psycopg_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    with pytest.raises(HistoryError, match="psycopg") as caught:
+        History("postgresql://db.example/lumen").list()
+    assert "lumen-cli[postgres]" in (caught.value.hint or "")
+
+
+def test_a_history_created_elsewhere_while_this_one_looks_is_found(
+    history_at: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between finding no version and looking for tables, another machine created it."""
+    from lumen_cli.database import Database, PostgresDatabase, SQLiteDatabase
+
+    engine: type[Database] = SQLiteDatabase if isinstance(history_at, Path) else PostgresDatabase
+    original = engine.tables
+
+    def tables(db: Database) -> set[str]:
+        monkeypatch.setattr(engine, "tables", original)
+        History(history_at).list()  # the other machine, just now
+        return original(db)
+
+    monkeypatch.setattr(engine, "tables", tables)
+    assert History(history_at).list() == []

@@ -561,7 +561,7 @@ def test_private_folders_stay_private_under_umask_000(tmp_path: Path) -> None:
 def test_a_locked_history_after_the_post_still_prints_the_id(
     lumen: Callable[..., Run], hostile: Hostile, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lumen_cli.history.BUSY_TIMEOUT_SECONDS", 0.1)
+    monkeypatch.setattr("lumen_cli.database.BUSY_TIMEOUT_SECONDS", 0.1)
     locker: list[sqlite3.Connection] = []
 
     def accept_then_lock(exchange: Exchange) -> None:

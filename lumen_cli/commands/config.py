@@ -109,7 +109,7 @@ def set_(
     parsed = parse_value(spec, value)
     profile = state.settings.profile
     state.config_file.update(profile, spec.name, parsed)
-    shown = mask(str(parsed)) if spec.secret else value
+    shown = mask(str(parsed)) if spec.secret else spec.show(value) if spec.show else value
     state.output.info(f"[profiles.{profile}] {spec.name} = {shown}")
 
 

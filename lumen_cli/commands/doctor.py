@@ -62,7 +62,8 @@ def _history(state: AppContext) -> str:
     total = sum(counts.values())
     unknown = counts.get("unknown", 0)
     note = f"; {plural(unknown, 'submit')} with unknown outcome" if unknown else ""
-    return f"{state.history.path} ({plural(total, 'job')}{note})"
+    shared = "shared, " if state.history.shared else ""
+    return f"{state.history.where} ({shared}{plural(total, 'job')}{note})"
 
 
 CHECKS: list[tuple[str, Callable[[AppContext], str]]] = [

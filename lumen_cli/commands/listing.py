@@ -1,4 +1,4 @@
-"""``lumen list``: the local job history, newest first."""
+"""``lumen list``: the job history, newest first."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import typer
 
 from lumen_cli.commands.options import (
     BatchFilter,
+    HostFilter,
     JsonOutput,
+    Mine,
     ModelFilter,
     Since,
     StatusFilter,
@@ -34,11 +36,14 @@ def list_jobs(
         bool, typer.Option("--refresh", help="Ask the API about unfinished jobs first.")
     ] = False,
     batch: BatchFilter = None,
+    mine: Mine = False,
+    host: HostFilter = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """List the jobs of the local history, newest first.
+    """List the jobs of the history, newest first.
 
-    Only this profile's jobs.
+    Only this profile's jobs. On a shared history (history_url), every machine's:
+    --mine and --host narrow them to who sent them.
 
     A table on a terminal. Piped: one tab-separated line per job (id, status, model, mode,
     created, prompt, then the saved paths, URLs or error); --json: a JSON array.
@@ -52,6 +57,8 @@ def list_jobs(
         lumen list --refresh
 
         lumen list --batch shots --status failed
+
+        lumen list --mine --host render-1
     """
     state = app_context(ctx, json_output=json_output)
     status = check_status(status)
@@ -66,6 +73,8 @@ def list_jobs(
             profile=state.settings.profile,
             limit=limit,
             batch=batch,
+            host=host,
+            user=history.user if mine else None,
         )
 
     records = query()
@@ -76,7 +85,7 @@ def list_jobs(
     if not records and not json_output:
         state.output.info(
             "no jobs in the history yet"
-            if not (status or model or since or batch)
+            if not (status or model or since or batch or mine or host)
             else "no jobs match"
         )
         return

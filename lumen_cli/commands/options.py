@@ -52,6 +52,19 @@ Interval = Annotated[
         show_default=False,
     ),
 ]
+Mine = Annotated[
+    bool,
+    typer.Option("--mine", help="Only the jobs you sent (your user name, from any machine)."),
+]
+HostFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        help="Only the jobs sent from this machine (a shared history names each).",
+        show_default=False,
+        metavar="NAME",
+    ),
+]
 Download = Annotated[
     bool, typer.Option("--download", help="Download each job as soon as it succeeds.")
 ]

@@ -54,6 +54,7 @@ class LineResult:
     id: str | None = None
     error: str | None = None
     paths: list[str] = field(default_factory=list)
+    host: str | None = None  # the machine that sent it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class LineResult:
             "status": self.status,
             "error": self.error,
             "paths": self.paths,
+            "host": self.host,
         }
 
     def to_row(self) -> list[str]:
@@ -294,13 +296,25 @@ def open_results(path: str) -> TextIO:
 def line_result(line: BatchLine) -> LineResult:
     """A batch line of the history as a result (``batch status``)."""
     return LineResult(
-        line.line, line.custom_id, line.status, line.job_id, line.error, list(line.paths)
+        line.line,
+        line.custom_id,
+        line.status,
+        line.job_id,
+        line.error,
+        list(line.paths),
+        line.host,
     )
 
 
 def line_document(line: BatchLine) -> dict[str, Any]:
-    """A batch line as ``batch status --json`` shows it: a result, plus its key and tries."""
-    return {**line_result(line).to_json(), "key": line.key, "attempts": line.attempts}
+    """A batch line as ``batch status --json`` shows it: a result, plus its key and tries,
+    and who sent it."""
+    return {
+        **line_result(line).to_json(),
+        "key": line.key,
+        "attempts": line.attempts,
+        "user": line.user,
+    }
 
 
 def show_lines(out: Output, lines: Sequence[BatchLine]) -> None:
@@ -319,10 +333,11 @@ def show_lines(out: Output, lines: Sequence[BatchLine]) -> None:
                 line.job_id or "",
                 line.status,
                 "\n".join(out.short_path(path) for path in line.paths) or line.error or "",
+                line.host or "",
             ]
             for line in lines
         ]
-        out.table(["LINE", "CUSTOM_ID", "ID", "STATUS", "RESULT"], rows)
+        out.table(["LINE", "CUSTOM_ID", "ID", "STATUS", "RESULT", "SENT BY"], rows)
 
 
 def format_seconds(seconds: float) -> str:

@@ -2,7 +2,8 @@
 
 The JSON shape (README, "Output for scripts") is the API's own fields, ``id``, ``status``,
 ``created``, ``data`` and ``error``, plus lumen's: ``model``, ``prompt``, ``mode``,
-``request``, ``paths``, ``profile``, ``base_url`` and ``updated``. ``submit``, ``status``,
+``request``, ``paths``, ``profile``, ``base_url``, ``updated``, and ``host`` and ``user``
+(who sent it, when lumen did). ``submit``, ``status``,
 ``wait``, ``list``, ``download`` and ``webhook listen`` all print it (``download`` adds
 ``files``).
 
@@ -58,6 +59,8 @@ def job_document(job: Job | None, record: JobRecord | None) -> dict[str, Any]:
         "profile": record.profile if record is not None else None,
         "base_url": record.base_url if record is not None else None,
         "updated": int(record.updated_at) if record is not None and record.updated_at else None,
+        "host": record.host if record is not None else None,
+        "user": record.user if record is not None else None,
     }
 
 

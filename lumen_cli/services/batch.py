@@ -5,18 +5,22 @@ The run, in order:
 1. **Plan** (``plan_batch``): read the file, check every line with the same checks as
    ``submit`` (and the ``-o`` template; local input files too), and give each line its key
    (``batchfile``). Nothing is sent when a line is bad, unless ``skip_invalid``.
-2. **Open** the batch under its lock (one process per batch; a second one gets
-   ``BatchBusy``): record the batch and its lines, and turn this batch's submits still
-   ``submitting`` (a run that died with a request in flight) into ``unknown``.
+2. **Open** the batch under its lock (on the local file one process per batch: a second
+   one gets ``BatchBusy``; on a shared history any number, on any machines): record the
+   batch and its lines, and turn this batch's submits still ``submitting`` whose process
+   is gone (a run that died with a request in flight) into ``unknown``.
 3. **Upload** the local files of the lines to send (``services.uploads``), each distinct
    file once, before the first POST; a failed upload stops the run with nothing sent.
    **Send** what may be sent, ``concurrency`` lines at a time over the client's one
    connection pool. Each line is claimed (``History.claim_line``: the submit is recorded
-   before its POST) and sent through ``services.submit.send_recorded``, so a crash at any
-   moment leaves either a line never sent, or one whose outcome is ``unknown``, which is
-   never sent again unless ``retry_unknown``. All senders share one ``Pacer``: a 429 slows
-   the whole batch and fails no line. After ``TROUBLE_LIMIT`` lines in a row fail for
-   service reasons (5xx, network, outcome unknown) no new line is sent.
+   before its POST, and only if no other run claimed the line since we read it) and sent
+   through ``services.submit.send_recorded``, so a crash at any moment leaves either a
+   line never sent, or one whose outcome is ``unknown``, which is never sent again unless
+   ``retry_unknown``. A line another run (another machine) claimed first is reported at
+   the end as that run left it, and named with the machine that sent it. All senders
+   share one ``Pacer``: a 429 slows the whole batch and fails no line. After
+   ``TROUBLE_LIMIT`` lines in a row fail for service reasons (5xx, network, outcome
+   unknown) no new line is sent.
 4. **Follow** (``wait``): each accepted line's job joins the one follow service as soon as
    it is accepted, while other lines are still being sent; lines of earlier runs that are
    still running are re-attached. With ``download`` each job is saved as it succeeds.
@@ -47,7 +51,7 @@ from lumen_cli.errors import (
     exit_code_for_job,
     worst_exit_code,
 )
-from lumen_cli.history import LOCAL_ID_PREFIX, UNKNOWN
+from lumen_cli.history import LOCAL_ID_PREFIX, SUBMITTING, UNKNOWN
 from lumen_cli.output.batch import INVALID, PENDING, REFUSED, LineResult
 from lumen_cli.output.usage import cost_note
 from lumen_cli.pricing import PRICES_HINT, Prices, credits_value, format_credits, load_prices
@@ -74,6 +78,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CONCURRENCY = 4
 TROUBLE_LIMIT = 5  # lines in a row failing for service reasons before sending stops
+SPREAD_SECONDS = 0.05  # how often a run asks which lines other runs took (see _spread)
 RUNNING = ("queued", "processing")
 # Errors after which no line can go through: stop sending at once.
 _FATAL = (AuthRejected, InsufficientCredits, NoKey)
@@ -172,6 +177,10 @@ class _Line:
     paths: list[str] = field(default_factory=list)
     reported: bool = False
     code: ExitCode = ExitCode.OK
+    attempts: int = 0  # how many times it had been claimed when we read it
+    taken: bool = False  # handed to a sender of this run
+    host: str | None = None  # who sent its latest submit
+    elsewhere: bool = False  # another run claimed it first: its outcome is that run's
 
 
 class BatchRun:
@@ -198,7 +207,8 @@ class BatchRun:
         self._senders = 0
         self._sent_all = threading.Event()  # every sender thread has ended
         self._queue: list[_Line] = []
-        self._next = 0
+        self._next = 0  # where _take looks first
+        self._spread_at = float("-inf")
         self._stop = threading.Event()
         self._trouble = 0
         self.stopped: str | None = None  # why sending stopped early, for the summary
@@ -264,6 +274,14 @@ class BatchRun:
                 "billed): see `lumen batch status "
                 f"{self.plan.name}`; --retry-unknown sends them again and may bill twice."
             )
+        elsewhere = self._sent_elsewhere()
+        if elsewhere:
+            machines = ", ".join(f"{host}: {count}" for host, count in sorted(elsewhere.items()))
+            hints.append(
+                f"{plural(sum(elsewhere.values()), 'line was', 'lines were')} sent by other runs "
+                f"of this batch ({machines}); `lumen batch status {self.plan.name}` shows "
+                "every line."
+            )
         failed = statuses.count("failed")
         if failed and not self.options.retry_failed:
             hints.append(
@@ -280,9 +298,12 @@ class BatchRun:
             status = record.status if record is not None else PENDING
             if record is not None:
                 line.job_id, line.error, line.paths = record.job_id, record.error, record.paths
+                line.attempts, line.host = record.attempts, record.host
             line.status = status
             if sendable(status, self.options):
                 self._queue.append(line)
+            elif status == SUBMITTING:  # in flight in another run, alive (a shared history)
+                line.elsewhere = True
             elif self._to_follow(status, line):
                 follow_ids.append(self._track(line))
             else:
@@ -361,12 +382,39 @@ class BatchRun:
     # -- sending ------------------------------------------------------------------------------
 
     def _take(self) -> _Line | None:
+        """The next line to send: in file order from ``_next``, past those handed out or
+        claimed by other runs (then around to the start, on a shared history)."""
         with self._lock:
-            if self._stop.is_set() or self._next >= len(self._queue):
-                return None
-            line = self._queue[self._next]
-            self._next += 1
-            return line
+            queue = self._queue
+            for step in range(len(queue)):
+                index = (self._next + step) % len(queue)
+                line = queue[index]
+                if not line.taken and not line.elsewhere:
+                    if self._stop.is_set():
+                        return None
+                    line.taken = True
+                    self._next = index + 1
+                    return line
+            return None
+
+    def _spread(self, line: _Line) -> None:
+        """Another run claimed *line* since we read it: on a shared history, other machines
+        send this batch too. Learn which lines they took (at most every ``SPREAD_SECONDS``)
+        and go on from the middle of the longest stretch of lines nobody took yet, so that
+        the machines work apart instead of racing each other for the same lines."""
+        with self._lock:
+            line.elsewhere = True
+            now = self.rt.clock.monotonic()
+            if now - self._spread_at < SPREAD_SECONDS:
+                return
+            self._spread_at = now
+        attempts = self.rt.history.line_attempts(self.profile, self.plan.name)
+        with self._lock:
+            for queued in self._queue:
+                seen = attempts.get(queued.plan.key, queued.attempts)
+                if not queued.taken and seen != queued.attempts:
+                    queued.elsewhere = True
+            self._next = _middle_of_longest_free_run(self._queue)
 
     def _sender(self) -> None:
         try:
@@ -399,13 +447,13 @@ class BatchRun:
             mode=plan.mode,
             retry_failed=self.options.retry_failed,
             retry_unknown=self.options.retry_unknown,
+            attempts=line.attempts,
         )
-        if local_id is None:  # another run took it since we looked: report what it is now
-            now = known_lines(rt, self.plan).get(plan.key)
-            line.job_id = now.job_id if now else None
-            self._finish(line, now.status if now else PENDING, error=now.error if now else None)
+        if local_id is None:  # another run claimed it since we read it: reported at the end
+            line.taken = False
+            self._spread(line)
             return
-        line.job_id = local_id
+        line.job_id, line.host = local_id, rt.history.host
         try:
             job = send_recorded(rt, local_id, plan.body, pacer=self.pacer)
         except OutcomeUnknown as error:
@@ -443,6 +491,8 @@ class BatchRun:
 
     def _not_sent(self, line: _Line, error: LumenError, *, refused: bool) -> None:
         line.job_id = None
+        if not refused:
+            line.host = None
         self.rt.history.release_line(
             self.profile, self.plan.name, line.plan.key, error=error.message, refused=refused
         )
@@ -556,6 +606,7 @@ class BatchRun:
                 id=line.job_id,
                 error=error,
                 paths=line.paths,
+                host=line.host,
             ),
             warn=warn,
         )
@@ -563,8 +614,38 @@ class BatchRun:
     def _result(self, result: LineResult, *, warn: bool = True) -> None:
         self.display.result(result, warn=warn)
 
+    def _report_elsewhere(self) -> None:
+        """Lines that another run claimed first (another machine sending the same batch):
+        each as the history has it now, sent by that machine. Their outcome is that run's
+        to report: they count as done here."""
+        lines = [line for line in self._lines.values() if line.elsewhere and not line.reported]
+        if not lines:
+            return
+        try:
+            now = known_lines(self.rt, self.plan)
+        except LumenError:  # the history is gone too: say what we knew
+            now = {}
+        for line in lines:
+            record = now.get(line.plan.key)
+            if record is not None:
+                line.job_id, line.host = record.job_id, record.host
+                status, error, paths = record.status, record.error, record.paths
+            else:
+                status, error, paths = line.status, line.error, line.paths
+            self._finish(line, status, error=error, paths=paths, code=ExitCode.OK, warn=False)
+
+    def _sent_elsewhere(self) -> dict[str, int]:
+        """How many lines other runs sent, by the machine that sent them."""
+        hosts: dict[str, int] = {}
+        for line in self._lines.values():
+            if line.elsewhere:
+                host = line.host or "another run"
+                hosts[host] = hosts.get(host, 0) + 1
+        return hosts
+
     def _report_rest(self) -> None:
         """Every line still without a result gets one: what is known of it now."""
+        self._report_elsewhere()
         reason = "interrupted" if not self.stopped else self.stopped
         for line in self._lines.values():
             if line.reported:
@@ -578,6 +659,20 @@ class BatchRun:
             else:
                 code = ExitCode.TIMEOUT if self.options.wait else ExitCode.OK
                 self._finish(line, line.status, error=line.error, code=code)
+
+
+def _middle_of_longest_free_run(queue: list[_Line]) -> int:
+    """The index in the middle of the longest run of lines in *queue* that no run took."""
+    best_start, best_length, start = 0, 0, None
+    for index, line in enumerate([*queue, None]):
+        free = line is not None and not line.taken and not line.elsewhere
+        if free and start is None:
+            start = index
+        elif not free and start is not None:
+            if index - start > best_length:
+                best_start, best_length = start, index - start
+            start = None
+    return best_start + best_length // 2
 
 
 def line_exit_code(status: str, *, wait: bool) -> ExitCode:

@@ -10,7 +10,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lumen_cli.api.models import detect_mode, strip_secrets
-from lumen_cli.errors import HistoryBusy, HistoryError, LumenError, OutcomeUnknown
+from lumen_cli.errors import (
+    HistoryBusy,
+    HistoryError,
+    HistoryUnreachable,
+    LumenError,
+    OutcomeUnknown,
+)
 
 INTERRUPTED = "interrupted while the submit was in flight: the job may exist"
 RECORD_ATTEMPTS = 3
@@ -26,12 +32,16 @@ def submit_job(rt: Runtime, body: dict[str, Any]) -> Job:
     """POST *body* once, keeping the history true to what is known of the job."""
     client = rt.client  # raises NoKey before anything is recorded
     history = rt.history
-    local_id = history.record_submitting(
-        profile=rt.settings.profile,
-        base_url=client.base_url,
-        request=strip_secrets(body),
-        mode=detect_mode(body),
-    )
+    try:
+        local_id = history.record_submitting(
+            profile=rt.settings.profile,
+            base_url=client.base_url,
+            request=strip_secrets(body),
+            mode=detect_mode(body),
+        )
+    except HistoryError as error:  # never a request the history could not keep
+        error.message = f"{error.message}; nothing was sent"
+        raise
     return send_recorded(rt, local_id, body)
 
 
@@ -83,9 +93,9 @@ def _record_accepted(rt: Runtime, local_id: str, job: Job) -> None:
         try:
             rt.history.resolve_submitted(local_id, job)
             return
-        except HistoryBusy:
+        except (HistoryBusy, HistoryUnreachable) as exc:  # a shared one: connect again
             if attempt == RECORD_ATTEMPTS:
-                error: LumenError = HistoryBusy("the history stayed busy")
+                error: LumenError = exc
                 break
             rt.clock.sleep(RECORD_PAUSE * attempt)
         except HistoryError as exc:

@@ -17,7 +17,7 @@ from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import CLI
 from tests.support import PNG, FakeUploader, FileHost, post_count, write_config
 
-RESULT_KEYS = {"line", "custom_id", "id", "status", "error", "paths"}
+RESULT_KEYS = {"line", "custom_id", "id", "status", "error", "paths", "host"}
 
 
 @pytest.fixture(scope="module")

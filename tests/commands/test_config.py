@@ -150,6 +150,25 @@ def test_a_profile_that_does_not_exist_is_an_error_except_to_create_it(
     assert cli("--profile", "default", "list").code == 0  # "default" needs no table
 
 
+def test_history_url_is_checked_and_never_shown_with_its_password(cli: CLI) -> None:
+    url = "postgresql://team:s3cret-pass@db.example:5432/lumen"
+    run = cli("config", "set", "history_url", url)
+    assert run.code == 0, run.stderr
+    listed = cli("config", "list", "--json")
+    shown = json.loads(listed.stdout)["settings"]["history_url"]
+    assert shown == {
+        "value": "postgresql://team:***@db.example:5432/lumen",
+        "source": "profile default",
+    }
+    assert cli("config", "get", "history_url").stdout.strip() == shown["value"]
+    assert "s3cret-pass" not in run.stderr + listed.stdout + cli("config", "list").stdout
+    bad = cli("config", "set", "history_url", "mysql://team:s3cret-pass@db.example/lumen")
+    assert bad.code == 2
+    assert "postgresql://" in bad.stderr
+    assert "s3cret-pass" not in bad.stderr
+    assert cli("config", "set", "host_name", "render-1").code == 0
+
+
 def test_upload_settings_take_spans_and_the_shell_s_own_braces(cli: CLI) -> None:
     command = (
         "rclone copyto {path} r2:c/{sha256}{ext} && echo https://c.example/${BUCKET}/{sha256}{ext}"

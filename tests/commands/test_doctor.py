@@ -32,3 +32,22 @@ def test_no_key_fails_the_key_skips_the_api_and_hints_once(
     assert run.stderr.count("hint: ") == 1
     checks = json.loads(cli("doctor", "--json").stdout)
     assert {check["name"]: check["state"] for check in checks}["api"] == "skip"
+
+
+def test_a_shared_history_is_named_without_its_password(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    from tests.support import POSTGRES_PASSWORD, free_port
+
+    monkeypatch.setenv("LUMEN_HISTORY_URL", postgres_url)
+    cli("submit", "a cat", "-q")
+    history = cli("doctor").stdout.splitlines()[-1].split("\t")
+    assert history[:2] == ["ok", "history"]
+    assert history[2].startswith("postgresql://postgres:***@127.0.0.1:")
+    assert history[2].endswith("(shared, 1 job)")
+    down = postgres_url.rsplit(":", 1)[0] + f":{free_port()}/postgres"
+    monkeypatch.setenv("LUMEN_HISTORY_URL", down)
+    run = cli("doctor")
+    assert run.code == 6
+    assert run.stdout.splitlines()[-1].startswith("fail\thistory\tcannot reach the shared history")
+    assert POSTGRES_PASSWORD not in run.stdout + run.stderr

@@ -20,7 +20,7 @@ def _cards(page: Path) -> list[str]:
 
 
 def test_the_page_holds_every_job_newest_first_and_its_path_is_printed(
-    cli: CLI, api: httpx.Client, work: Path
+    cli: CLI, api: httpx.Client, work: Path, any_history: str
 ) -> None:
     first = make_job(api, "a cat")
     assert cli("download", first, "-o", "clips/").code == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.conftest import CLI
 
 
@@ -29,3 +31,29 @@ def test_list_refresh_asks_the_api(cli: CLI) -> None:
     refreshed = json.loads(cli("list", "--refresh", "--json").stdout)[0]
     assert refreshed["id"] == job_id
     assert refreshed["status"] == "succeeded"
+
+
+def test_mine_and_host_narrow_a_shared_history(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    from lumen_cli.history import History
+
+    monkeypatch.setenv("LUMEN_HISTORY_URL", postgres_url)
+    monkeypatch.setenv("LUMEN_HOST_NAME", "laptop")
+    monkeypatch.setenv("USER", "ana")
+    monkeypatch.setenv("LOGNAME", "ana")
+    mine = json.loads(cli("submit", "mine", "--json").stdout)["id"]
+    other = History(postgres_url, host="render-1", user="ci")
+    theirs = other.record_submitting(profile="default", base_url="u", request={}, mode="t")
+    everyone = json.loads(cli("list", "--json").stdout)
+    assert [job["id"] for job in everyone] == [theirs, mine]
+    assert {(job["host"], job["user"]) for job in everyone} == {
+        ("laptop", "ana"),
+        ("render-1", "ci"),
+    }
+    assert [job["id"] for job in json.loads(cli("list", "--mine", "--json").stdout)] == [mine]
+    hosted = cli("list", "--host", "render-1", "--json")
+    assert [job["id"] for job in json.loads(hosted.stdout)] == [theirs]
+    none = cli("list", "--mine", "--host", "render-1")
+    assert none.code == 0
+    assert "no jobs match" in none.stderr

@@ -268,6 +268,24 @@ def test_dry_run_under_sandbox_starts_no_sandbox(
     assert not (home / "data" / "sandbox" / "state.json").exists()
 
 
+def test_a_shared_history_that_cannot_be_reached_refuses_the_submit(
+    cli: CLI, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support import POSTGRES_PASSWORD, free_port
+
+    url = f"postgresql://team:{POSTGRES_PASSWORD}@127.0.0.1:{free_port()}/lumen"
+    monkeypatch.setenv("LUMEN_HISTORY_URL", url)
+    before = post_count(sandbox)
+    run = cli("submit", "a cat", "--json")
+    assert run.code == 6  # nothing billed: nothing sent
+    assert post_count(sandbox) == before
+    error = json.loads(run.stdout)["error"]
+    assert error["type"] == "history_unreachable"
+    assert "nothing was sent" in error["message"]
+    assert POSTGRES_PASSWORD not in run.stdout + run.stderr
+    assert not (Path(os.environ["LUMEN_DATA_DIR"]) / "history.sqlite3").exists()  # no fallback
+
+
 def test_dry_run_estimates_the_cost_from_the_configured_prices(cli: CLI, home: Path) -> None:
     run = cli("submit", "a cat", "--dry-run", "--json")
     assert "no cost estimate" in run.stderr

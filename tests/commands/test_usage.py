@@ -167,3 +167,16 @@ def test_a_history_of_thousands_of_jobs(cli: CLI, home: Path) -> None:
     assert code == 0
     assert "\x1b" not in stdout + stderr
     assert len(stdout.splitlines()) < 60  # 7 models, a total, at most 31 days of chart
+
+
+def test_usage_by_batch_on_either_history(cli: CLI, work: Path, any_history: str) -> None:
+    (work / "shots.txt").write_text("one\ntwo\n")
+    assert cli("batch", "shots.txt", "-d", "4").code == 0
+    assert cli("submit", "alone", "-d", "6").code == 0
+    run = cli("usage", "--json", "--by", "batch")
+    assert run.code == 0, run.stderr
+    groups = json.loads(run.stdout)["groups"]
+    assert [(g["batch"], g["jobs"], g["seconds_requested"]) for g in groups] == [
+        ("shots", 2, 8),
+        (None, 1, 6),
+    ]

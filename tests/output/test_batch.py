@@ -69,7 +69,7 @@ def test_pipes_get_one_tab_separated_line_per_result_and_a_results_file() -> Non
     display.result(LineResult(3, "fox", "succeeded", id="v3", paths=["/c/fox.mp4"]))
     assert stdout.getvalue() == "3\tfox\tv3\tsucceeded\t/c/fox.mp4\n"
     document = {"line": 3, "custom_id": "fox", "id": "v3", "status": "succeeded"}
-    document |= {"error": None, "paths": ["/c/fox.mp4"]}
+    document |= {"error": None, "paths": ["/c/fox.mp4"], "host": None}
     assert json.loads(results.getvalue()) == document
 
 
@@ -107,7 +107,8 @@ def test_results_piped_away_never_land_in_the_display(
     with BatchDisplay(out, name="shots") as display:
         display.result(LineResult(1, None, "queued", id="v1"))
     assert json.loads(capsys.readouterr().out) == {
-        "line": 1, "custom_id": None, "id": "v1", "status": "queued", "error": None, "paths": []
+        "line": 1, "custom_id": None, "id": "v1", "status": "queued", "error": None, "paths": [],
+        "host": None,
     }  # fmt: skip
     assert '"id"' not in stderr.getvalue()
 

@@ -17,7 +17,15 @@ import pytest
 from lumen_cli.clock import FakeClock
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import CLI
-from tests.support import StepClock, fork_lumen, free_port, post_count, wait_for
+from tests.support import (
+    POSTGRES_PASSWORD,
+    StepClock,
+    fork_lumen,
+    free_port,
+    machine_env,
+    post_count,
+    wait_for,
+)
 
 JOBS = "/v1/videos/generations"
 
@@ -194,3 +202,139 @@ def test_two_processes_on_one_batch_never_both_send_a_line(
     assert post_count(sandbox) - before == 4
     assert cli("batch", str(file)).code == 0
     assert post_count(sandbox) - before == 4
+
+
+# -- one batch, several machines (a shared history on PostgreSQL) ----------------------------
+
+
+def test_three_machines_send_one_batch_each_line_once(
+    cli: CLI, sandbox: SandboxServer, home: Path, work: Path, postgres_url: str
+) -> None:
+    """Three ``lumen batch`` processes with homes of their own, on one batch: every line is
+    POSTed once in all, each machine sends some, and each reports every line."""
+    file = prompts(work / "shared.txt", 60)
+    before = post_count(sandbox)
+    sandbox.faults.add("delay", method="POST", path=JOBS, seconds=0.05, count=60)
+    machines = [
+        fork_lumen(
+            ["batch", str(file), "-c", "4", "--json"],
+            machine_env(home, f"render-{n}", postgres_url),
+            home / "runs",
+        )
+        for n in range(1, 4)
+    ]
+    outcomes = [machine.wait() for machine in machines]
+    for code, _, err in outcomes:
+        assert code == 0, err
+    assert post_count(sandbox) - before == 60
+    senders: dict[str, int] = {}
+    for n, (_, out, err) in enumerate(outcomes, start=1):
+        done = results(out)
+        assert sorted(done) == list(range(1, 61))  # every line has a result on every machine
+        mine = [d for d in done.values() if d["host"] == f"render-{n}"]
+        senders[f"render-{n}"] = len(mine)
+        assert all(d["status"] == "queued" for d in mine)
+        if len(mine) < 60:
+            assert "sent by other runs of this batch" in err
+    assert sum(senders.values()) == 60
+    assert sum(1 for count in senders.values() if count) >= 2  # the work was shared
+    laptop = machine_env(home, "laptop", postgres_url)
+    lines = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "lumen_cli", "batch", "status", "shared", "--json"],
+            env=laptop,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert len(lines) == 60
+    assert {line["status"] for line in lines} == {"queued"}
+    assert {line["host"] for line in lines} == {name for name, n in senders.items() if n}
+
+
+def _lumen_backends(postgres_url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name='lumen'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_machine_killed_mid_batch_leaves_its_lines_unknown_and_another_sends_the_rest(
+    cli: CLI, sandbox: SandboxServer, home: Path, work: Path, postgres_url: str
+) -> None:
+    file = prompts(work / "cut.txt", 10)
+    before = post_count(sandbox)
+    sandbox.faults.add("delay", method="POST", path=JOBS, seconds=3, count=2)
+    killed = fork_lumen(
+        ["batch", str(file), "-c", "2"], machine_env(home, "killed", postgres_url), home / "runs"
+    )
+    wait_for(lambda: post_count(sandbox) - before == 2, seconds=20, what="two submits in flight")
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    # The server drops the dead machine's connection, and with it its runner's lock.
+    wait_for(lambda: _lumen_backends(postgres_url) == 0, seconds=20, what="its connection gone")
+    sandbox.faults.clear()
+
+    other = fork_lumen(
+        ["batch", str(file), "--json"], machine_env(home, "other", postgres_url), home / "runs"
+    )
+    code, out, err = other.wait()
+    assert code == 6, err  # two lines' outcome is unknown: they may exist and be billed
+    assert post_count(sandbox) - before == 10  # each line's POST once in all
+    done = results(out)
+    assert sorted(d["status"] for d in done.values()) == ["queued"] * 8 + ["unknown"] * 2
+    assert {d["host"] for d in done.values() if d["status"] == "unknown"} == {"killed"}
+    assert {d["host"] for d in done.values() if d["status"] == "queued"} == {"other"}
+    assert "--retry-unknown" in err
+
+
+def test_losing_the_shared_history_mid_batch_stops_sending_and_says_how_to_resume(
+    cli: CLI, sandbox: SandboxServer, home: Path, work: Path, postgres_url: str
+) -> None:
+    import psycopg
+
+    # A role of the test's own, which the server can stop letting in.
+    schema = postgres_url.rsplit("%3D", 1)[1]
+    role = f"{schema}_user"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{POSTGRES_PASSWORD}'")
+        conn.execute(f"GRANT ALL ON SCHEMA {schema} TO {role}")
+    url = postgres_url.replace("postgres:", f"{role}:", 1)
+    file = prompts(work / "lost.txt", 12)
+    before = post_count(sandbox)
+    sandbox.faults.add("delay", method="POST", path=JOBS, seconds=0.3, count=12)
+    env = machine_env(home, "laptop", url)
+    run = fork_lumen(["batch", str(file), "-c", "1", "--json"], env, home / "runs")
+    wait_for(lambda: post_count(sandbox) - before >= 2, seconds=20, what="two submits")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # the server is gone
+        conn.execute(f"ALTER ROLE {role} NOLOGIN")
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename=%s", (role,)
+        )
+    code, out, err = run.wait()
+    assert code == 6, err
+    sent = post_count(sandbox) - before
+    assert sent < 12
+    done = results(out)
+    assert len(done) == 12  # every line has a result: the unsent ones say so
+    assert sum(d["status"] == "pending" for d in done.values()) == 12 - sent
+    assert "cannot reach the shared history" in err
+    assert f"run `lumen batch {file}` again" in err
+    assert POSTGRES_PASSWORD not in out + err
+    sandbox.faults.clear()
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # back
+        conn.execute(f"ALTER ROLE {role} LOGIN")
+    again = fork_lumen(["batch", str(file), "--json"], env, home / "runs")
+    code, out, err = again.wait()
+    assert post_count(sandbox) - before == 12  # each line's POST once in all
+    statuses = sorted(d["status"] for d in results(out).values())
+    # A submit in flight when the history went away was accepted, but could not be recorded:
+    # its outcome stays unknown (exit 6), as it would on one machine.
+    assert statuses.count("queued") >= 11
+    assert set(statuses) <= {"queued", "unknown"}
+    assert code == (6 if "unknown" in statuses else 0), err
