@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from lumen_cli import __version__
-from lumen_cli.commands.base import Command, Group
+from lumen_cli.commands.base import Command, Group, convert_plainly
 from lumen_cli.errors import BadInput, ExitCode, Interrupted, LumenError
 
 # Sub-commands, in the order `lumen --help` lists them: name -> (module, attribute, the
@@ -85,6 +85,13 @@ class LumenGroup(TyperGroup):
     usage error into plain ``error:`` / ``hint:`` lines (exit 2)."""
 
     raw_args: tuple[str, ...] = ()  # the arguments the run was given, for _usage_error
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        convert_plainly(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return convert_plainly([super().get_help_option(ctx)])[0]
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         import os
