@@ -11,6 +11,9 @@ hash of its request), pointing at the line's latest submit through ``jobs.local_
 a job keeps for life. A line's status is its job's status; a line with no job is
 ``pending``, or ``refused`` when the API turned it down. :meth:`History.claim_line` is the
 one atomic step that decides whether a line may be sent and records the submit.
+
+Schema 3 indexes what ``list`` and ``wait --all`` filter on (profile, status, model), each
+ending with the creation time, so a filtered list reads only the rows it shows, newest first.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from lumen_cli.api.models import Job
 
 T = TypeVar("T")
-SCHEMA_VERSION = 2  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
+SCHEMA_VERSION = 3  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
 BUSY_TIMEOUT_SECONDS = 30.0
 BATCH_CHECKPOINT_PAGES = 10_000  # see History.expect_many_writes
 SUBMITTING = "submitting"  # recorded, request not answered yet
@@ -99,6 +102,13 @@ CREATE TABLE batch_lines (
 );
 CREATE INDEX batch_lines_line ON batch_lines (profile, batch, line);
 CREATE INDEX jobs_local_id ON jobs (local_id);
+""",
+    # What `list` and `wait --all` filter on, then the order they read in (see job_query);
+    # jobs_status also finds the rare "submitting" job that each opening checks for.
+    3: """
+CREATE INDEX jobs_profile_created ON jobs (profile, created_at);
+CREATE INDEX jobs_status ON jobs (status, profile, created_at);
+CREATE INDEX jobs_model ON jobs (model, profile, created_at);
 """,
 }
 
@@ -694,32 +704,59 @@ class History:
     ) -> list[JobRecord]:
         """Records, newest first, filtered on whatever is given (*batch*: the jobs of its
         lines, latest submit of each)."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if batch is not None:
-            clauses.append(
-                "local_id IN (SELECT l.local_id FROM batch_lines l"
-                " WHERE l.batch=? AND l.profile=jobs.profile)"
-            )
-            params.append(batch)
-        for column, value in (("status", status), ("model", model), ("profile", profile)):
-            if value is not None:
-                clauses.append(f"{column}=?")
-                params.append(value)
-        if statuses:
-            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
-            params.extend(statuses)
-        if since is not None:
-            clauses.append("created_at>=?")
-            params.append(since)
-        sql = "SELECT * FROM jobs"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY created_at DESC, rowid DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [_record(row) for row in self._read(sql, tuple(params))]
+        sql, params = job_query(
+            status=status,
+            model=model,
+            since=since,
+            profile=profile,
+            limit=limit,
+            statuses=statuses,
+            batch=batch,
+        )
+        return [_record(row) for row in self._read(sql, params)]
+
+
+def job_query(
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    since: float | None = None,
+    profile: str | None = None,
+    limit: int | None = None,
+    statuses: tuple[str, ...] | None = None,
+    batch: str | None = None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of :meth:`History.list` and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if batch is not None:
+        clauses.append(
+            "local_id IN (SELECT l.local_id FROM batch_lines l"
+            " WHERE l.batch=? AND l.profile=jobs.profile)"
+        )
+        params.append(batch)
+    for column, value in (("status", status), ("model", model), ("profile", profile)):
+        if value is not None:
+            clauses.append(f"{column}=?")
+            params.append(value)
+    if statuses:
+        clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+        params.extend(statuses)
+    if since is not None:
+        clauses.append("created_at>=?")
+        params.append(since)
+    sql = "SELECT * FROM jobs"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    # Several statuses (the unfinished ones, for `wait --all`) are few jobs: found through
+    # jobs_status, then sorted. Ordered by the plain column, SQLite would rather walk the
+    # whole history in date order than sort them.
+    newest = "+created_at" if statuses and len(statuses) > 1 else "created_at"
+    sql += f" ORDER BY {newest} DESC, rowid DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, tuple(params)
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
