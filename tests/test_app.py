@@ -146,10 +146,16 @@ def test_import_is_lazy() -> None:
 
 # Runs lumen with ARGS and writes the names of the modules it imported to the file PATH.
 _IMPORTS_PROBE = """
-import atexit, sys
+import os, sys
 path, sys.argv = sys.argv[1], ["lumen", *sys.argv[2:]]
-loaded = lambda: sorted(name for name, module in sys.modules.items() if module is not None)
-atexit.register(lambda: open(path, "w").write(" ".join(loaded())))
+leave = os._exit  # how main() ends the process
+
+def dump_and_leave(code):
+    loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+    open(path, "w").write(" ".join(loaded))
+    leave(code)
+
+os._exit = dump_and_leave
 from lumen_cli.app import main
 main()
 """
