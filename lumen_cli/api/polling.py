@@ -202,7 +202,7 @@ class Poller:
                     wake = queue[0][0] if queue else None
                     if wake is not None and wake <= now:  # due, but the budget is spent
                         wake = budget.next_at(now)
-                    if deadline is not None:
+                    if deadline is not None and deadline > now:  # (past: first looks left)
                         wake = deadline if wake is None else min(wake, deadline)
                     if feed is not None and feeding:
                         feed.wait(None if wake is None else wake - now)

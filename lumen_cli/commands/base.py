@@ -163,8 +163,8 @@ def terminal_width() -> int:
 
 # -- plain values -------------------------------------------------------------------------
 # Typer converts each parameter's value through a pydantic TypeAdapter, and importing pydantic
-# alone costs about 60 ms: more than half of a `lumen list`. lumen's parameters are text, whole
-# numbers and numbers (with bounds), flags, and lists of text: those are converted here, the
+# alone costs about 60 ms: more than half of a `lumen list`. lumen's parameters are text,
+# integers and numbers (with bounds), flags, and lists of text: those are converted here, the
 # few others (a choice from an enum) still by Typer. tests/test_app.py checks that the fast
 # paths import no pydantic, which also catches a Typer that stops asking for this conversion.
 
