@@ -54,17 +54,21 @@ class Run:
     def __init__(self, command: Sequence[str], env: dict[str, str] | None = None) -> None:
         self.command = list(command)
         Run._lock.acquire()  # one command at a time, until its result is read
-        if Run._shared is None or Run._shared.poll() is not None:
-            Run._shared = subprocess.Popen(
-                [sys.executable, "-c", _SPAWNER],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )  # it ends when this process does (its stdin closes)
-        self._spawner = Run._shared
-        assert self._spawner.stdin is not None
-        self._spawner.stdin.write(json.dumps([self.command, env or dict(os.environ)]) + "\n")
-        self._spawner.stdin.flush()
+        try:
+            if Run._shared is None or Run._shared.poll() is not None:
+                Run._shared = subprocess.Popen(
+                    [sys.executable, "-c", _SPAWNER],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )  # it ends when this process does (its stdin closes)
+            self._spawner = Run._shared
+            assert self._spawner.stdin is not None
+            self._spawner.stdin.write(json.dumps([self.command, env or dict(os.environ)]) + "\n")
+            self._spawner.stdin.flush()
+        except BaseException:
+            Run._lock.release()
+            raise
 
     def result(self, *, check: bool = True) -> tuple[float, float, int]:
         """Wall time in seconds, peak RSS in MiB and exit code (an error if not 0 and *check*)."""
@@ -256,6 +260,8 @@ def sandbox(*, job_seconds: float = 1.0) -> Iterator[str]:
         line = process.stderr.readline()  # "lumen sandbox listening on http://…"
         if "listening on " not in line:
             raise RuntimeError(f"the sandbox did not start: {line.strip()}")
+        # Whatever else it says is read and dropped, so a full pipe never stalls it.
+        threading.Thread(target=process.stderr.read, daemon=True).start()
         yield line.rsplit(" ", 1)[1].strip()
     finally:
         process.terminate()

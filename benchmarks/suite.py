@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 import urllib.request
@@ -26,9 +27,8 @@ MIN_ROUNDS = 5
 class Suite:
     """The shared set-up of one run: started on first use, stopped at the end."""
 
-    def __init__(self, *, rounds: int, quick: bool) -> None:
+    def __init__(self, *, rounds: int) -> None:
         self.rounds = rounds
-        self.quick = quick
         self.stack = contextlib.ExitStack()
 
     @cached_property
@@ -132,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = args.figures or [n for n, f in known.items() if not (args.quick and f.slow)]
 
     byte_compile()
-    suite = Suite(rounds=args.rounds, quick=args.quick)
+    suite = Suite(rounds=args.rounds)
+    load = os.getloadavg()[0]
     rows: list[Row] = []
     started = time.monotonic()
     try:
@@ -142,9 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         suite.close()
     print(
-        f"\n{len(chosen)} figure(s), {args.rounds} rounds each after a warm-up, "
-        f"{time.monotonic() - started:.0f} s. ours and baseline: medians; ratio: the median "
-        "of the rounds' ratios."
+        f"\n{len(chosen)} figure(s) in {time.monotonic() - started:.0f} s, load average "
+        f"{load:.1f} then {os.getloadavg()[0]:.1f}. Pairs: {args.rounds} rounds after a "
+        "warm-up; ours and baseline are medians, the ratio is the median of the rounds' ratios."
     )
     print_table(rows)
     return 1 if any(row.passed is False for row in rows) else 0
