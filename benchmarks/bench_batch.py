@@ -1,165 +1,123 @@
-"""`lumen batch`: throughput against the floor for a Python client, and memory flat in lines.
+"""``lumen batch``: time against the floor for a Python client, throughput against one
+``lumen submit`` per line, and memory flat in the number of lines (see batch.md).
 
-The sandbox runs in its own process. Three ways of sending the same 500 prompts run
-alternately (so machine noise hits all of them alike), each against a fresh history:
+The sandbox runs in its own process. Each round sends the same 500 prompts with
+``lumen batch FILE --concurrency 8`` and with the floor (a minimal script sending the same
+POSTs over one ``httpx.Client`` with 8 threads: no history, no checks, no output), each
+against a fresh history, in alternation; then the same with 1,000 lines, so that the time
+splits into a part per line (the slope) and a fixed part. ``lumen submit`` per line, as a
+shell loop sends them, is timed over 40 lines and scaled. Last, the peak RSS of
+``lumen batch`` over 5,000 lines.
 
-* `lumen batch FILE --concurrency 8`;
-* the floor: a minimal script sending the same 500 POSTs over one `httpx.Client` with 8
-  threads (no history, no checks, no output);
-* a shell loop's way: one `lumen submit` process per line, sequentially (timed over a sample
-  of lines, as lines per second).
+* batch / floor, 500 lines: target 1.5x;
+* throughput, batch / submit per line: target 4x or more;
+* peak RSS over 5,000 lines: target under 100 MiB.
 
-Each round also sends twice the lines with batch and the floor, so that the time splits
-into a fixed part (start-up) and a part per line (the slope between the two sizes). Then
-the peak RSS of `lumen batch` over 500 and over 5,000 lines. Prints medians and ratios.
-
-lumen's modules are byte-compiled first, as an installation does (this matters where
-PYTHONDONTWRITEBYTECODE is set: otherwise every run would compile them again).
-
-    python -m benchmarks.bench_batch [--lines 500] [--rounds 5] [--submit-sample 40]
+    python -m benchmarks.bench_batch [--rounds 7]
+    python -m benchmarks batch [--rounds 7]    # the same
 """
 
 from __future__ import annotations
 
-import argparse
-import compileall
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lumen_cli
-from benchmarks.common import LUMEN, median, run_timed
+from benchmarks.common import (
+    LUMEN,
+    Pair,
+    Row,
+    alternate,
+    median,
+    memory_row,
+    run_timed,
+    time_row,
+)
 
-KEY = "sk-lumen-bench"
+if TYPE_CHECKING:
+    from benchmarks.suite import Suite
+
+LINES = 500
+MEMORY_LINES = 5000
+SUBMIT_SAMPLE = 40
 CONCURRENCY = 8
 # The floor: what a careful script does with httpx and nothing else.
 FLOOR = """
-import sys, httpx
+import os, sys, httpx
 from concurrent.futures import ThreadPoolExecutor
 url, path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 prompts = [line.strip() for line in open(path, encoding="utf-8") if line.strip()]
 limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-with httpx.Client(base_url=url, headers={"Authorization": "Bearer KEY"}, limits=limits) as client:
+headers = {"Authorization": "Bearer " + os.environ["LUMEN_API_KEY"]}
+with httpx.Client(base_url=url, headers=headers, limits=limits) as client:
     def send(prompt):
         body = {"model": "seedance-2", "prompt": prompt}
         client.post("/v1/videos/generations", json=body).raise_for_status()
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(send, prompts))
-""".replace("KEY", KEY)
+"""
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def write_prompts(path: Path, count: int) -> Path:
+def _prompts(path: Path, count: int) -> Path:
     path.write_text(
         "".join(f"benchmark line {n}: a cat running on the grass\n" for n in range(count))
     )
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lines", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--submit-sample", type=int, default=40, help="lines sent by submit")
-    parser.add_argument("--memory-lines", type=int, default=5000)
-    args = parser.parse_args()
+def batch(suite: Suite) -> list[Row]:
+    home = suite.scratch()
+    env = suite.env(home)
 
-    compileall.compile_dir(str(Path(lumen_cli.__file__).parent), quiet=1)
-    scratch = Path(tempfile.mkdtemp(prefix="lumen-bench-batch-"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "lumen_cli.sandbox", "--port", str(port), "--job-seconds", "5"],
-        stderr=subprocess.PIPE,
+    def fresh_history() -> None:
+        shutil.rmtree(home.data, ignore_errors=True)
+
+    def pair(lines: int) -> Pair:
+        path = _prompts(home.root / f"prompts-{lines}.txt", lines)
+        return alternate(
+            [*LUMEN, "batch", str(path), "--concurrency", str(CONCURRENCY)],
+            [sys.executable, "-c", FLOOR, suite.sandbox_url, str(path), str(CONCURRENCY)],
+            rounds=suite.rounds,
+            env=env,
+            before=fresh_history,
+        )
+
+    single, double = pair(LINES), pair(2 * LINES)
+    sample = _prompts(home.root / "sample.txt", SUBMIT_SAMPLE).read_text().splitlines()
+    fresh_history()
+    per_submit = median([run_timed([*LUMEN, "submit", line, "-q"], env)[0] for line in sample])
+    fresh_history()
+    path = _prompts(home.root / f"prompts-{MEMORY_LINES}.txt", MEMORY_LINES)
+    _, peak = run_timed([*LUMEN, "batch", str(path), "--concurrency", str(CONCURRENCY)], env)
+
+    batch_s, floor_s = median(single.ours), median(single.baseline)
+    slope_batch = (median(double.ours) - batch_s) / LINES
+    slope_floor = (median(double.baseline) - floor_s) / LINES
+    split = (
+        f"per line {slope_batch * 1000:.2f} / {slope_floor * 1000:.2f} ms, fixed "
+        f"{batch_s - slope_batch * LINES:.2f} / {floor_s - slope_floor * LINES:.2f} s "
+        "(batch / floor)"
     )
-    try:
-        assert sandbox.stderr is not None
-        sandbox.stderr.readline()  # "listening on …"
-        prompts = write_prompts(scratch / "prompts.txt", args.lines)
-        double = write_prompts(scratch / "double.txt", 2 * args.lines)
-        sample = write_prompts(scratch / "sample.txt", args.submit_sample)
-
-        def env(name: str) -> dict[str, str]:
-            data = scratch / name
-            shutil.rmtree(data, ignore_errors=True)
-            return {
-                **os.environ,
-                "LUMEN_CONFIG_DIR": str(scratch / "config"),
-                "LUMEN_DATA_DIR": str(data),
-                "LUMEN_BASE_URL": url,
-                "LUMEN_API_KEY": KEY,
-            }
-
-        def batch_cmd(path: Path) -> list[str]:
-            return [*LUMEN, "batch", str(path), "--concurrency", str(CONCURRENCY)]
-
-        def floor_cmd(path: Path) -> list[str]:
-            return [sys.executable, "-c", FLOOR, url, str(path), str(CONCURRENCY)]
-
-        names = ("batch", "floor", "submit", "batch2", "floor2")
-        times: dict[str, list[float]] = {name: [] for name in names}
-        for _ in range(args.rounds):
-            times["batch"].append(run_timed(batch_cmd(prompts), env("batch"))[0])
-            times["floor"].append(run_timed(floor_cmd(prompts), env("floor"))[0])
-            times["batch2"].append(run_timed(batch_cmd(double), env("batch"))[0])
-            times["floor2"].append(run_timed(floor_cmd(double), env("floor"))[0])
-            per_line = []
-            submit_env = env("submit")
-            for prompt in sample.read_text().splitlines():
-                per_line.append(run_timed([*LUMEN, "submit", prompt, "-q"], submit_env)[0])
-            times["submit"].append(sum(per_line) / len(per_line) * args.lines)
-
-        memory = {}
-        for count in (args.lines, args.memory_lines):
-            path = write_prompts(scratch / f"memory-{count}.txt", count)
-            cmd = [*LUMEN, "batch", str(path), "--concurrency", str(CONCURRENCY)]
-            memory[count] = run_timed(cmd, env(f"memory-{count}"))[1]
-    finally:
-        sandbox.terminate()
-        sandbox.wait()
-        shutil.rmtree(scratch, ignore_errors=True)
-
-    batch, floor, submit, batch2, floor2 = (median(times[name]) for name in names)
-    print(
-        f"{args.lines} lines against the sandbox, concurrency {CONCURRENCY}, "
-        f"medians of {args.rounds} rounds"
-    )
-    print(f"{'way of sending':<44} {'seconds':>8} {'lines/s':>8}")
-    rows = [
-        ("lumen batch --concurrency 8", batch),
-        ("floor: httpx.Client, 8 threads, no history", floor),
-        (f"lumen submit per line (x{args.lines}, from {args.submit_sample})", submit),
+    throughput = per_submit * LINES / batch_s
+    return [
+        time_row(f"batch {LINES} lines / httpx floor", single, target=1.5, note=split),
+        Row(
+            f"batch {LINES} lines / submit per line",
+            f"{LINES / batch_s:.0f} lines/s",
+            f"{1 / per_submit:.1f} lines/s",
+            f"{throughput:.0f}x",
+            ">= 4x",
+            throughput >= 4,
+        ),
+        memory_row(f"batch {MEMORY_LINES:,} lines peak RSS", peak, below=100),
     ]
-    for name, seconds in rows:
-        print(f"{name:<44} {seconds:>8.2f} {args.lines / seconds:>8.0f}")
-    print(f"throughput, batch / submit per line : {submit / batch:6.1f}x  (target >= 4)")
-    print(f"time, batch / floor                 : {batch / floor:6.2f}x  (target <= 1.5)")
-    per_batch, per_floor = (batch2 - batch) / args.lines, (floor2 - floor) / args.lines
-    fixed_batch, fixed_floor = batch - per_batch * args.lines, floor - per_floor * args.lines
-    print(
-        f"per line (slope {args.lines}->{2 * args.lines}) : batch {per_batch * 1000:.2f} ms, "
-        f"floor {per_floor * 1000:.2f} ms, ratio {per_batch / per_floor:.2f}x"
-    )
-    print(
-        f"fixed (intercept)                   : batch {fixed_batch:.2f} s, "
-        f"floor {fixed_floor:.2f} s"
-    )
-    small, large = memory[args.lines], memory[args.memory_lines]
-    print(f"peak RSS, {args.lines} lines  : {small:6.1f} MiB")
-    print(
-        f"peak RSS, {args.memory_lines} lines : {large:6.1f} MiB  (target < 100; "
-        f"ratio {large / small:.2f})"
-    )
+
+
+def main() -> None:
+    from benchmarks.suite import main as suite_main
+
+    sys.exit(suite_main(["batch", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -1,40 +1,50 @@
-"""`lumen download`'s Downloader against `curl -o`: 256 MiB from a local nginx.
+"""``lumen download`` against ``curl -o``: 256 MiB over a 64 MB/s link, and 1 GiB on loopback.
 
-A throw-away nginx (Debian's, one process: ``master_process off; daemon off;``) serves a
-file of random bytes on a free loopback port from a temporary directory. Each round runs,
-in turn, ``curl -sS -o``, the Downloader in a fresh Python process (synthetic succeeded
-job, progress bar on: a rich console forced to terminal mode, writing to /dev/null), and
-``curl -o`` followed by ``sync FILE`` (curl plus the fsync the Downloader always does).
-Output files are deleted before every run, so each writes a new file. Wall time and peak
-RSS per process come from ``wait4``; the table shows medians and ratios to plain curl.
+A local server holds a file of random bytes (nothing compresses) and answers ``lumen
+download``'s one API request with a succeeded job whose result is that file, so the whole
+command runs: start-up, the API request, the transfer, the fsync and the rename. The server
+is nginx where it is installed (one foreground process, ``limit_rate`` for the link), else
+``benchmarks/fileserver.py`` (``sendfile``, the same per-connection rate limit). Output is
+piped, as in a script: no progress bar. Every run writes a new file; lumen's is checked.
 
-    python -m benchmarks.bench_download [--size-mib 256] [--rounds 5] [--no-progress]
-                                        [--limit-rate 100m] [--dir DIR]
+* over a link: ``lumen download`` / ``curl -o``, target 1.06x;
+* on loopback: ``lumen download`` / ``curl -o FILE && sync FILE`` (curl plus the fsync lumen
+  always does before its rename), target 1.15x, peak RSS under 80 MiB.
 
-Targets: Downloader within 1.15x of curl's wall time, peak RSS under 80 MiB.
+    python -m benchmarks.bench_download [--rounds 7]
+    python -m benchmarks download-link download-loopback [--rounds 7]    # the same
+
+Needs curl, the baseline; without it both figures say n/a.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import hashlib
+import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchmarks.common import median, run_timed
+from benchmarks.common import KEY, LUMEN, Row, alternate, free_port, memory_row, time_row
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-CURL = shutil.which("curl") or "/usr/bin/curl"
+if TYPE_CHECKING:
+    from benchmarks.suite import Suite
+
+CURL = shutil.which("curl")
+NGINX = shutil.which("nginx") or next(
+    (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)),
+    None,
+)
+LINK_BYTES_PER_SECOND = 64_000_000  # 64 MB/s: a 512 Mbit/s link
+JOB_ID = "vbench0download"
 
 NGINX_CONF = """\
 master_process off;
@@ -54,40 +64,69 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {root};
-        {limit}
+        location /files/ {{ {limit} }}
+        location /v1/ {{ default_type application/json; }}
     }}
 }}
 """
 
-# The child process: the Downloader alone, as `lumen download` drives it.
-CHILD = """\
-import os, sys
-from pathlib import Path
-from rich.console import Console
-from lumen_cli.api.models import Job
-from lumen_cli.clock import SystemClock
-from lumen_cli.download import Downloader
 
-url, target, progress = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "1"
-checksum = sys.argv[4] == "1"  # as `lumen download --json` / `--sidecar`; plain runs skip it
-with open(os.devnull, "w") as sink:
-    console = Console(file=sink, force_terminal=True, width=100)
-    job = Job(id="bench", status="succeeded", urls=(url,))
-    with Downloader(
-        clock=SystemClock(), progress=progress, console=console, checksum=checksum
-    ) as downloader:
-        downloader.fetch_job(job, record=None, template=str(target))
-"""
+def over_a_link(suite: Suite) -> list[Row]:
+    return _figure(suite, size=256 << 20, rate=LINK_BYTES_PER_SECOND, sync=False)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def on_loopback(suite: Suite) -> list[Row]:
+    return _figure(suite, size=1 << 30, rate=None, sync=True)
 
 
-def write_random_file(path: Path, size: int) -> str:
-    """*size* random bytes at *path* (random, so nothing compresses); returns the SHA-256."""
+def _figure(suite: Suite, *, size: int, rate: int | None, sync: bool) -> list[Row]:
+    link = f"{size >> 20} MiB, " + (f"{rate / 1e6:g} MB/s" if rate else "loopback")
+    name = f"download {link} / curl -o" + (" && sync" if sync else "")
+    if CURL is None:
+        return [Row(name, "-", "-", "-", "-", None, "curl is not installed: no baseline")]
+    home = suite.scratch()
+    root = home.root / "served"
+    expected = _write_random_file(root / "files" / "video.bin", size)
+    out = home.root / "out.bin"
+    with _server(root, home.root / "server", rate) as base:
+        url = f"{base}/files/video.bin"
+        job = {"id": JOB_ID, "status": "succeeded", "model": "seedance-2", "data": [{"url": url}]}
+        api = root / "v1" / "videos" / "generations" / JOB_ID
+        api.parent.mkdir(parents=True)
+        api.write_text(json.dumps(job))
+        for folder in (home.root, root, *api.parents, root / "files"):
+            if folder.is_relative_to(home.root):
+                folder.chmod(0o755)  # nginx may serve as another user
+        env = home.env(LUMEN_BASE_URL=base, LUMEN_API_KEY=KEY)
+        ours = [*LUMEN, "download", JOB_ID, "-o", str(out)]
+        curl = [CURL, "-sS", "-o", str(out), url]
+        baseline = ["sh", "-c", '"$0" -sS -o "$1" "$2" && sync "$1"', CURL, str(out), url]
+
+        checked: list[bool] = []
+
+        def written() -> None:  # the size every time, the bytes once
+            if out.stat().st_size != size or not (checked or _sha256(out) == expected):
+                raise RuntimeError("lumen download's file differs from the source")
+            checked.append(True)
+
+        pair = alternate(
+            ours,
+            baseline if sync else curl,
+            rounds=suite.rounds,
+            env=env,
+            before=lambda: out.unlink(missing_ok=True),
+            after_ours=written,
+        )
+    server = "nginx" if NGINX else "benchmarks/fileserver.py"
+    return [
+        time_row(name, pair, target=1.15 if sync else 1.06, note=f"served by {server}"),
+        memory_row(f"download {link} peak RSS", max(pair.ours_rss), below=80),
+    ]
+
+
+def _write_random_file(path: Path, size: int) -> str:
+    """*size* random bytes at *path*; returns their SHA-256."""
+    path.parent.mkdir(parents=True)
     digest = hashlib.sha256()
     with open(path, "wb") as handle:
         left = size
@@ -99,141 +138,62 @@ def write_random_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-@contextmanager
-def nginx(root: Path, prefix: Path, limit_rate: str | None = None) -> Iterator[str]:
-    """A foreground nginx serving *root* on a free loopback port; yields its base URL.
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
-    *limit_rate* (nginx syntax, e.g. ``100m``: bytes per second per connection) stands in
-    for a real network link.
-    """
-    port = free_port()
-    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    limit = f"limit_rate {limit_rate};" if limit_rate else ""
-    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, root=root, limit=limit))
+
+@contextlib.contextmanager
+def _server(root: Path, prefix: Path, rate: int | None) -> Iterator[str]:
+    """nginx (or the fallback) serving *root* on a free loopback port; yields its base URL."""
+    prefix.mkdir(parents=True)
+    if NGINX:
+        port = free_port()
+        (prefix / "tmp").mkdir()
+        conf = prefix / "nginx.conf"
+        limit = f"limit_rate {rate};" if rate else ""
+        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, root=root, limit=limit))
+        command = [NGINX, "-c", str(conf), "-p", str(prefix)]
+        url = f"http://127.0.0.1:{port}"
+    else:
+        command = [sys.executable, "-m", "benchmarks.fileserver", str(root)]
+        command += ["--rate", str(rate)] if rate else []
     process = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-p", str(prefix)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, process)
+        if not NGINX:
+            assert process.stdout is not None
+            url = process.stdout.readline().split()[-1]
+        _wait_until_up(url, process)
         yield url
     finally:
         process.terminate()
         process.wait(10)
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"nginx exited {process.returncode}")
+            raise RuntimeError(f"the file server exited {process.returncode}")
         try:
             urllib.request.urlopen(url + "/", timeout=1).close()  # noqa: S310 - our loopback URL
             return
         except urllib.error.HTTPError:
-            return  # an answer (403 for the bare directory): nginx is up
+            return  # an answer (403 or 404 for the bare folder): it is up
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError("nginx did not start")
+    raise RuntimeError("the file server did not start")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size-mib", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--no-progress", action="store_true", help="Downloader without bars.")
-    parser.add_argument("--dir", type=Path, default=None, help="Where files are written.")
-    parser.add_argument(
-        "--limit-rate", default=None, help="Cap nginx per connection, e.g. 100m (a real link)."
-    )
-    args = parser.parse_args()
+    from benchmarks.suite import main as suite_main
 
-    work = Path(tempfile.mkdtemp(prefix="lumen-bench-", dir=args.dir))
-    try:
-        run(
-            work,
-            size=args.size_mib << 20,
-            rounds=args.rounds,
-            progress=not args.no_progress,
-            limit_rate=args.limit_rate,
-        )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def run(work: Path, *, size: int, rounds: int, progress: bool, limit_rate: str | None) -> None:
-    root = work / "root"
-    root.mkdir()
-    work.chmod(0o755)  # nginx may serve as another user
-    root.chmod(0o755)
-    expected = write_random_file(root / "video.bin", size)
-    out = work / "out.bin"
-    with nginx(root, work / "nginx", limit_rate) as base:
-        url = f"{base}/video.bin"
-        label = "Downloader (progress on)" if progress else "Downloader (no progress)"
-        cases = {
-            "curl -o": [CURL, "-sS", "-o", str(out), url],
-            label: [sys.executable, "-c", CHILD, url, str(out), "1" if progress else "0", "0"],
-            "Downloader + sha256 (--json)": [
-                sys.executable, "-c", CHILD, url, str(out), "1" if progress else "0", "1",
-            ],
-            "curl -o; sync FILE": ["sh", "-c", f'{CURL} -sS -o "$1" "$2" && sync "$1"',
-                                   "-", str(out), url],
-        }  # fmt: skip
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        memory: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(rounds):
-            for name, command in cases.items():  # alternating: noise hits all alike
-                out.unlink(missing_ok=True)
-                elapsed, rss = run_timed(command)
-                times[name].append(elapsed)
-                memory[name].append(rss)
-                if name == label:
-                    check(out, expected)
-    link = f"nginx limit_rate {limit_rate}" if limit_rate else "no rate limit"
-    report(size, rounds, times, memory, baseline="curl -o", subject=label, link=link)
-
-
-def check(path: Path, expected: str) -> None:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    if digest.hexdigest() != expected:
-        raise RuntimeError("the Downloader's file differs from the source")
-
-
-def report(
-    size: int,
-    rounds: int,
-    times: dict[str, list[float]],
-    memory: dict[str, list[float]],
-    *,
-    baseline: str,
-    subject: str,
-    link: str,
-) -> None:
-    base = median(times[baseline])
-    print(f"{size >> 20} MiB from nginx on 127.0.0.1 ({link}), median of {rounds} runs each")
-    print(f"{'client':<28} {'wall s':>8} {'MiB/s':>8} {'ratio':>7} {'peak RSS MiB':>13}")
-    for name, samples in times.items():
-        wall = median(samples)
-        rss = max(memory[name])
-        print(
-            f"{name:<28} {wall:>8.3f} {size / wall / (1 << 20):>8.0f} "
-            f"{wall / base:>7.2f} {rss:>13.1f}"
-        )
-    ratio = median(times[subject]) / base
-    rss = max(memory[subject])
-    verdict = "met" if ratio <= 1.15 else "missed"
-    print(f"time: {ratio:.2f}x curl (target 1.15x: {verdict})")
-    print(f"memory: {rss:.1f} MiB peak (target 80 MiB: {'met' if rss < 80 else 'missed'})")
-    print("all samples (s): " + "; ".join(
-        f"{name}: {', '.join(f'{t:.2f}' for t in samples)}" for name, samples in times.items()
-    ))  # fmt: skip
+    sys.exit(suite_main(["download-link", "download-loopback", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ Schema 4 records who sent each job (``host``, ``user_name``) and, for a batch li
 submit, the ``runner`` (one process) that claimed it: on a shared database several
 machines send one batch at once, and a claim still ``submitting`` is in flight only while
 its runner is alive (:meth:`History.open_batch`).
+
+Schema 5 indexes what ``list`` and ``wait --all`` filter on (profile, status, model), each
+ending with the creation time, so a filtered list reads only the rows it shows, newest first.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
     from lumen_cli.database import Cursor, Database
 
 T = TypeVar("T")
-SCHEMA_VERSION = 4  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
+SCHEMA_VERSION = 5  # what this lumen writes; _SCHEMA is version 1, _MIGRATIONS lead on
 SUBMITTING = "submitting"  # recorded, request not answered yet
 UNKNOWN = "unknown"  # request sent, answer lost: the job may exist
 # A submit still "submitting" after this long belongs to a process that died mid-request
@@ -124,6 +127,13 @@ CREATE TABLE uploads (
 ALTER TABLE jobs ADD COLUMN host TEXT;
 ALTER TABLE jobs ADD COLUMN user_name TEXT;
 ALTER TABLE jobs ADD COLUMN runner TEXT;
+""",
+    # What `list` and `wait --all` filter on, then the order they read in (see job_query);
+    # jobs_status also finds the rare "submitting" job that each opening checks for.
+    5: """
+CREATE INDEX jobs_profile_created ON jobs (profile, created_at);
+CREATE INDEX jobs_status ON jobs (status, profile, created_at);
+CREATE INDEX jobs_model ON jobs (model, profile, created_at);
 """,
 }
 # A step whose SQLite DDL PostgreSQL cannot take as database.postgres_ddl turns it: its own.
@@ -921,38 +931,69 @@ class History:
     ) -> list[JobRecord]:
         """Records, newest first, filtered on whatever is given (*batch*: the jobs of its
         lines, latest submit of each; *host*, *user*: who sent them)."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if batch is not None:
-            clauses.append(
-                "local_id IN (SELECT l.local_id FROM batch_lines l"
-                " WHERE l.batch=? AND l.profile=jobs.profile)"
-            )
-            params.append(batch)
-        for column, value in (
-            ("status", status),
-            ("model", model),
-            ("profile", profile),
-            ("host", host),
-            ("user_name", user),
-        ):
-            if value is not None:
-                clauses.append(f"{column}=?")
-                params.append(value)
-        if statuses:
-            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
-            params.extend(statuses)
-        if since is not None:
-            clauses.append("created_at>=?")
-            params.append(since)
-        sql = "SELECT * FROM jobs"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY created_at DESC, rowid DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [_record(row) for row in self._read(sql, tuple(params))]
+        sql, params = job_query(
+            status=status,
+            model=model,
+            since=since,
+            profile=profile,
+            limit=limit,
+            statuses=statuses,
+            batch=batch,
+            host=host,
+            user=user,
+        )
+        return [_record(row) for row in self._read(sql, params)]
+
+
+def job_query(
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    since: float | None = None,
+    profile: str | None = None,
+    limit: int | None = None,
+    statuses: tuple[str, ...] | None = None,
+    batch: str | None = None,
+    host: str | None = None,
+    user: str | None = None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of :meth:`History.list` and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if batch is not None:
+        clauses.append(
+            "local_id IN (SELECT l.local_id FROM batch_lines l"
+            " WHERE l.batch=? AND l.profile=jobs.profile)"
+        )
+        params.append(batch)
+    for column, value in (
+        ("status", status),
+        ("model", model),
+        ("profile", profile),
+        ("host", host),
+        ("user_name", user),
+    ):
+        if value is not None:
+            clauses.append(f"{column}=?")
+            params.append(value)
+    if statuses:
+        clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+        params.extend(statuses)
+    if since is not None:
+        clauses.append("created_at>=?")
+        params.append(since)
+    sql = "SELECT * FROM jobs"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    # Several statuses (the unfinished ones, for `wait --all`) are few jobs: found through
+    # jobs_status, then sorted. Ordered by the plain column, SQLite would rather walk the
+    # whole history in date order than sort them.
+    newest = "+created_at" if statuses and len(statuses) > 1 else "created_at"
+    sql += f" ORDER BY {newest} DESC, rowid DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, tuple(params)
 
 
 # What History.copy_to copies: every column but the rowid (the target numbers its rows).

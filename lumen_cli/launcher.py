@@ -8,6 +8,7 @@ this runs before every sandbox command and must stay cheap.
 from __future__ import annotations
 
 import contextlib
+import http.client  # urllib.request's own: its errors are not all OSErrors
 import json
 import os
 import socket
@@ -32,7 +33,7 @@ def health(url: str, timeout: float = 1.0) -> dict[str, object] | None:
     try:
         with urllib.request.urlopen(f"{url}/_sandbox/health", timeout=timeout) as response:  # noqa: S310
             document = json.loads(response.read())
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):  # a sandbox stopping mid-answer
         return None
     if isinstance(document, dict) and document.get("lumen_sandbox") is True:
         return document
@@ -180,7 +181,7 @@ def stop_sandbox(state_dir: Path) -> Stopped:
             _forget(state_dir)
             return Stopped("refused", url, f"it is not the sandbox lumen started here (pid {pid})")
         request = urllib.request.Request(f"{url}/_sandbox/shutdown", data=b"", method="POST")  # noqa: S310
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, http.client.HTTPException):
             urllib.request.urlopen(request, timeout=2).close()  # noqa: S310 - our own http URL
         # Return once it is gone, so that a sandbox started next gets the same port.
         deadline = time.monotonic() + STOP_TIMEOUT

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lumen_cli import __version__
 from lumen_cli.app import COMMANDS, load_command
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
-from tests.support import TEST_KEY
+from tests.support import JOBS_PATH, TEST_KEY
 
 
 def _command_names() -> list[str]:
@@ -132,7 +134,7 @@ def test_import_is_lazy() -> None:
     code = (
         "import sys, lumen_cli.app; "
         "heavy = ('httpx', 'rich', 'sqlite3', 'http.server', 'tomli_w', 'lumen_cli.config', "
-        "'lumen_cli.commands.submit'); "
+        "'lumen_cli.commands.submit', 'pydantic'); "
         "heavy = [m for m in heavy if m in sys.modules]; "
         "print(','.join(heavy))"
     )
@@ -140,6 +142,64 @@ def test_import_is_lazy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+# Runs lumen with ARGS and writes the names of the modules it imported to the file PATH.
+_IMPORTS_PROBE = """
+import os, sys
+path, sys.argv = sys.argv[1], ["lumen", *sys.argv[2:]]
+leave = os._exit  # how main() ends the process
+
+def dump_and_leave(code):
+    loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+    open(path, "w").write(" ".join(loaded))
+    leave(code)
+
+os._exit = dump_and_leave
+from lumen_cli.app import main
+main()
+"""
+_COMPLETE_WAIT = {
+    "_LUMEN_COMPLETE": "complete_bash",
+    "COMP_WORDS": "lumen wait ",
+    "COMP_CWORD": "2",
+}
+_UI = ("rich", "pydantic")  # terminal output; Typer's conversions (see commands/base.py)
+_NETWORK = ("httpx", "httpcore", "ssl")
+
+# The paths people run many times an hour, as a script runs them (output piped): the
+# arguments, extra environment, what stdout shows ("{id}": a job's id, "{job}": a job's
+# in the history) and the packages the run must not import.
+FAST_PATHS: dict[str, tuple[list[str], dict[str, str], str, tuple[str, ...]]] = {
+    "--version": (["--version"], {}, "lumen ", (*_UI, *_NETWORK, "sqlite3")),
+    "--help": (["--help"], {}, "USAGE", (*_UI, *_NETWORK, "sqlite3")),
+    "list": (["list"], {}, "{job}\tqueued", (*_UI, *_NETWORK)),
+    "status": (["status", "{id}"], {}, "{id}\t", _UI),
+    "wait <TAB>": ([], _COMPLETE_WAIT, "{job}", (*_UI, *_NETWORK)),  # as bash asks
+}
+
+
+@pytest.mark.parametrize("name", list(FAST_PATHS))
+def test_fast_paths_import_only_what_they_need(
+    name: str, cli: CLI, api: httpx.Client, tmp_path: Path
+) -> None:
+    job = cli("submit", "a cat", "-q").stdout.strip()  # in the history
+    job_id = api.post(JOBS_PATH, json={"model": "seedance-2", "prompt": "a dog"}).json()["id"]
+    args, env, shown, forbidden = FAST_PATHS[name]
+    listing = tmp_path / "modules.txt"
+    run = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_PROBE, str(listing), *(a.format(id=job_id) for a in args)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert shown.format(id=job_id, job=job) in run.stdout  # the path ran as meant
+    modules = listing.read_text().split()
+    assert "lumen_cli.app" in modules
+    imported = [m for m in modules if m.split(".")[0] in forbidden]
+    assert not imported, f"lumen {name} imported {imported[:8]}"
 
 
 def test_python_dash_m_works(home: Path) -> None:

@@ -173,29 +173,6 @@ def test_completion_changes_nothing_and_answers_while_another_lumen_writes(
     assert sorted(path.name for path in history.parent.iterdir()) == ["history.sqlite3"]
 
 
-def test_the_completion_path_imports_no_httpx_rich_or_command_it_does_not_need(
-    history: Path,
-) -> None:
-    probe = (
-        "import os, runpy, sys\n"
-        "try:\n"
-        "    runpy.run_module('lumen_cli', run_name='__main__')\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "sys.stderr.write(' '.join(sorted(sys.modules)))\n"
-    )
-    env = {**os.environ, "_LUMEN_COMPLETE": "complete_bash", "_LUMEN_COMPLETE_LINE": "lumen wait "}
-    result = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split()[0] == "vqueued5"  # it did answer
-    modules = set(result.stderr.split())
-    for heavy in ("httpx", "httpcore", "rich", "pydantic", "lumen_cli.api.client", "ssl"):
-        assert heavy not in modules, heavy
-    assert "lumen_cli.commands.wait" in modules  # its own command's flags, not every command's
-    assert "lumen_cli.commands.submit" not in modules
-
-
 # -- the scripts in the shells themselves ---------------------------------------------------
 
 

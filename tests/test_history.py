@@ -6,12 +6,20 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lumen_cli.api.models import Job
 from lumen_cli.errors import BatchBusy, HistoryError, HistoryUnreachable
-from lumen_cli.history import LOCAL_ID_PREFIX, SCHEMA_VERSION, SUBMITTING, UNKNOWN, History
+from lumen_cli.history import (
+    LOCAL_ID_PREFIX,
+    SCHEMA_VERSION,
+    SUBMITTING,
+    UNKNOWN,
+    History,
+    job_query,
+)
 from lumen_cli.sandbox import SandboxServer
 from tests.conftest import CLI
 from tests.support import fork_lumen
@@ -178,9 +186,50 @@ def test_a_schema_1_file_is_migrated_in_place(tmp_path: Path) -> None:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert schema == (str(SCHEMA_VERSION),)
     assert {"batches", "batch_lines", "batch_lines_line", "jobs_local_id", "uploads"} <= tables
+    assert {"jobs_profile_created", "jobs_status", "jobs_model"} <= tables
     again = History(path)  # opening a migrated file changes nothing
     assert len(again.batch_lines("p", "b")) == 3
     assert again.get("vold") is not None
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({}, "jobs_profile_created"),
+        ({"status": "succeeded"}, "jobs_status"),
+        ({"status": "failed", "since": 0.0}, "jobs_status"),
+        ({"model": "veo-3-1"}, "jobs_model"),
+        ({"since": 0.0}, "jobs_profile_created"),
+        ({"statuses": ("queued", "processing"), "limit": None}, "jobs_status"),  # wait --all
+    ],
+)
+def test_list_reads_an_old_history_through_the_indexes_it_gained(
+    tmp_path: Path, filters: dict[str, object], index: str
+) -> None:
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    History(path).counts()  # opened, so migrated
+    arguments: dict[str, Any] = {"profile": "default", "limit": 20, **filters}
+    sql, params = job_query(**arguments)
+    with sqlite3.connect(path) as conn:
+        plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert conn.execute(sql, params).fetchall() or filters  # the one old job, unfiltered
+    assert f"USING INDEX {index} " in plan
+    assert "SCAN" not in plan  # no walk through the whole history
+    if "statuses" not in filters:
+        assert "TEMP B-TREE" not in plan  # read in order: the first rows are the newest
+
+
+def test_opening_a_big_history_reads_no_whole_table(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    History(path).counts()
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM jobs WHERE status=? AND updated_at<? LIMIT 1",
+            (SUBMITTING, 0.0),
+        ).fetchall()
+    assert "USING INDEX jobs_status" in plan[0][3]  # the stale-submit check of every opening
 
 
 def test_a_history_from_a_newer_lumen_is_refused(history_at: Path | str) -> None:

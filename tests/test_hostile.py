@@ -131,6 +131,10 @@ class Hostile:
         class Server(BackgroundHTTPServer):
             block_on_close = False
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], OSError):  # not a client that hung up
+                    super().handle_error(request, client_address)
+
         self.server = Server("127.0.0.1", 0, Handler, name="hostile")
         self.server.start()
         return self

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from lumen_cli.launcher import health
 from lumen_cli.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import CLI
 from tests.support import fork_lumen, free_port
@@ -81,3 +84,23 @@ def test_a_stopped_sandbox_comes_back_on_its_own_port(background: Path, cli: CLI
         assert run.code == 0, run.stderr
         assert cli("sandbox", "status").stdout.strip().endswith(f":{port}")  # not a random one
         assert "stopped the sandbox" in cli("sandbox", "stop").stderr
+
+
+def test_a_sandbox_cut_off_mid_answer_is_not_running() -> None:
+    """A sandbox stopping while it answers (headers sent, body not) reads as gone, not a
+    traceback: `sandbox stop` polls health until the sandbox is."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_half() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 51\r\n\r\n")
+
+    thread = threading.Thread(target=answer_half, daemon=True)
+    thread.start()
+    try:
+        assert health(f"http://127.0.0.1:{listener.getsockname()[1]}") is None
+    finally:
+        thread.join(5)
+        listener.close()

@@ -20,7 +20,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpcore
@@ -220,12 +220,13 @@ class GuardedTransport(httpx.BaseTransport):
 
     Proxies come from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
     ``NO_PROXY``, as curl reads them); loopback hosts are always reached directly.
+    *ssl_context* is called for the first https request: plain http needs no certificates.
     """
 
     def __init__(
         self,
         *,
-        ssl_context: ssl.SSLContext,
+        ssl_context: Callable[[], ssl.SSLContext],
         limits: httpx.Limits,
         proxies: dict[str, str],
         refuse_link_local: bool = False,
@@ -235,10 +236,11 @@ class GuardedTransport(httpx.BaseTransport):
         self._proxies = proxies
         self._backend = _GuardedBackend(refuse_link_local=refuse_link_local)
         self._refuse_link_local = refuse_link_local
-        self._pools: dict[str | None, httpcore.ConnectionPool] = {}
+        self._pools: dict[tuple[str | None, bool], httpcore.ConnectionPool] = {}
         self._lock = threading.Lock()
         for url in proxies.values():
-            self._pool(url)  # an unusable proxy setting fails now, not at the first request
+            # An unusable proxy setting fails now, not at the first request.
+            self._pool(url, tls=False)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
@@ -246,7 +248,8 @@ class GuardedTransport(httpx.BaseTransport):
             reason = refused_address(host)
             if reason is not None:  # an IP literal or a metadata name: even through a proxy
                 raise RefusedAddress(f"refusing to connect: {reason}", request=request)
-        pool = self._pool(self._proxy_for(request.url.scheme, host))
+        scheme = request.url.scheme
+        pool = self._pool(self._proxy_for(scheme, host), tls=scheme == "https")
         extensions = dict(request.extensions)
         timeouts = dict(extensions.get("timeout", {}))
         with _httpx_errors():  # waiting for a pooled connection counts against the deadline
@@ -288,16 +291,17 @@ class GuardedTransport(httpx.BaseTransport):
             return None
         return self._proxies.get(scheme) or self._proxies.get("all")
 
-    def _pool(self, proxy: str | None) -> httpcore.ConnectionPool:
+    def _pool(self, proxy: str | None, *, tls: bool) -> httpcore.ConnectionPool:
+        """The pool for requests through *proxy* (None: direct) to http or (*tls*) https."""
         with self._lock:
-            pool = self._pools.get(proxy)
+            pool = self._pools.get((proxy, tls))
             if pool is None:
-                pool = self._pools[proxy] = self._new_pool(proxy)
+                pool = self._pools[proxy, tls] = self._new_pool(proxy, tls=tls)
             return pool
 
-    def _new_pool(self, proxy: str | None) -> httpcore.ConnectionPool:
+    def _new_pool(self, proxy: str | None, *, tls: bool) -> httpcore.ConnectionPool:
         options: dict[str, Any] = {
-            "ssl_context": self._ssl_context,
+            "ssl_context": self._ssl_context() if tls else None,
             "max_connections": self._limits.max_connections,
             "max_keepalive_connections": self._limits.max_keepalive_connections,
             "keepalive_expiry": self._limits.keepalive_expiry,

@@ -4,9 +4,15 @@ Each job has its own next-poll time. The interval starts near 2 s and grows by h
 each poll up to about 15 s (a job that has run for minutes will not finish in the next
 second), with ±10 % jitter so hundreds of jobs do not poll in lock-step. ``--interval``
 fixes it instead. Due jobs are fetched by a small thread pool over the client's
-bounded connection pool, so one process can follow hundreds of jobs. Jobs may join a wait
+bounded connection pool, so one process can follow thousands of jobs. Jobs may join a wait
 that is already running through a :class:`JobFeed` (``batch --wait`` follows each line's
 job from the moment it is accepted, while other lines are still being sent).
+
+However many jobs there are, a wait sends at most ``PollPolicy.rate`` GETs a second (10), and
+never more than ``PollPolicy.burst`` (8) at once: a token bucket. Due jobs beyond it wait
+their turn, oldest due first, so past ``rate * cap`` jobs (150) each job is asked about every
+``jobs / rate`` seconds (1,000 jobs: every 100 s), and a minute never holds more than
+``60 * rate + burst`` GETs. Each job's end is still seen within one such round.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class PollPolicy:
     jitter: float = 0.1
     workers: int = 8
     first_look: float = 5.0  # seconds the first request about a job may take, whatever the timeout
+    rate: float = 10.0  # GETs a second, on average, for all the jobs of a wait together
+    burst: int = 8  # GETs sent at once at most (the budget's bucket)
 
     def next_interval(self, previous: float | None, rng: random.Random) -> tuple[float, float]:
         """The next base interval, and that interval with jitter applied."""
@@ -100,6 +108,30 @@ class JobFeed:
         self._news.wait(seconds)
 
 
+class RequestBudget:
+    """At most *rate* requests a second on average and *burst* at once (a token bucket)."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._updated = now
+
+    def available(self, now: float) -> int:
+        """How many requests may be sent at *now*."""
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        return int(self._tokens + 1e-9)  # 0.99999… after refills is one
+
+    def spend(self, count: int) -> None:
+        self._tokens -= count
+
+    def next_at(self, now: float) -> float:
+        """When the next request may be sent (after :meth:`available` at *now*); at least a
+        millisecond on, so that a clock in the billions of seconds does move."""
+        return now + max(1.0 - self._tokens, 0.01) / self.rate
+
+
 class Poller:
     """Polls jobs through *client* until they are terminal or the timeout passes."""
 
@@ -148,38 +180,43 @@ class Poller:
 
         add(job_ids, started)
         feeding = feed is not None
+        budget = RequestBudget(self.policy.rate, self.policy.burst, started)
         with ThreadPoolExecutor(max_workers=self.policy.workers) as pool:
-            polled = False  # every job is asked about once, even with a zero timeout
             while queue or feeding:
                 now = self.clock.monotonic()
                 if feed is not None and feeding:
                     news, closed = feed.take()
                     add(news, now)
                     feeding = not closed
-                if polled and deadline is not None and now >= deadline:
+                # Every job is asked about once, even with a zero timeout.
+                asked_all = len(outcome.jobs) + len(outcome.missing) == len(intervals)
+                if asked_all and deadline is not None and now >= deadline:
                     outcome.timed_out = True
                     break
                 due: list[tuple[int, str]] = []
-                while queue and queue[0][0] <= now:
+                allowed = budget.available(now)
+                while queue and queue[0][0] <= now and len(due) < allowed:
                     _, order, job_id = heapq.heappop(queue)
                     due.append((order, job_id))
                 if not due:
                     wake = queue[0][0] if queue else None
-                    if deadline is not None:
+                    if wake is not None and wake <= now:  # due, but the budget is spent
+                        wake = budget.next_at(now)
+                    if deadline is not None and deadline > now:  # (past: first looks left)
                         wake = deadline if wake is None else min(wake, deadline)
                     if feed is not None and feeding:
                         feed.wait(None if wake is None else wake - now)
                     elif wake is not None:
                         self.clock.sleep(wake - now)
                     continue
+                budget.spend(len(due))
                 # A request in flight ends with the wait: --timeout bounds it too (the first
                 # look at each job may take `first_look` seconds: --timeout 0 still asks once).
                 left = None if deadline is None else max(deadline - now, 0.0)
-                if left is not None and not polled:
+                if left is not None and any(intervals[job_id] is None for _, job_id in due):
                     left = max(left, self.policy.first_look)
                 fetch = functools.partial(self._fetch, within=left)
                 results = list(pool.map(fetch, [job_id for _, job_id in due]))
-                polled = True
                 for (order, job_id), result in zip(due, results, strict=True):
                     if isinstance(result, NotFound):
                         outcome.missing[job_id] = result

@@ -78,7 +78,7 @@ def new_client(
     )
     try:
         transport = GuardedTransport(
-            ssl_context=_ssl_context(),
+            ssl_context=_ssl_context,
             limits=limits,
             proxies=environment_proxies() if TRUST_ENV else {},
             refuse_link_local=refuse_link_local,
@@ -104,10 +104,17 @@ def new_client(
 
 @functools.lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
-    """The TLS settings of every client, made once: loading CA certificates costs ~30 ms."""
+    """The TLS settings of every client, made once, for the first https request: loading the
+    CA certificates costs about 20 ms, which a run on plain http (the sandbox) never needs."""
     import httpx
 
-    return httpx.create_ssl_context(trust_env=TRUST_ENV)  # SSL_CERT_FILE, SSL_CERT_DIR
+    try:
+        return httpx.create_ssl_context(trust_env=TRUST_ENV)  # SSL_CERT_FILE, SSL_CERT_DIR
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise ConfigError(
+            f"the CA certificates are unusable: {exc}",
+            hint="Check SSL_CERT_FILE and SSL_CERT_DIR, or unset them to use the defaults.",
+        ) from None
 
 
 def _strip_credentials(request: httpx.Request) -> None:

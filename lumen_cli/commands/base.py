@@ -8,10 +8,11 @@ Commands name these with Typer's public ``cls=`` (``typer.Typer(cls=Group)``,
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, get_args
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from lumen_cli.output.help import Flag, HelpPage, parse_docstring, render
 
@@ -167,8 +168,115 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((100, 24)).columns
 
 
+# -- plain values -------------------------------------------------------------------------
+# Typer converts each parameter's value through a pydantic TypeAdapter, and importing pydantic
+# alone costs about 60 ms: more than half of a `lumen list`. lumen's parameters are text,
+# integers and numbers (with bounds), flags, and lists of text: those are converted here, the
+# few others (a choice from an enum) still by Typer. tests/test_app.py checks that the fast
+# paths import no pydantic, which also catches a Typer that stops asking for this conversion.
+
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"", "0", "false", "f", "no", "n", "off"})
+
+
+@dataclass(frozen=True)
+class PlainValue:
+    """How one parameter's plain value is converted: the ``coerce`` Typer asks of a
+    parameter's runtime conversion."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        many = param.multiple or param.nargs == -1
+        if value is None:
+            return () if many else None
+        if not many:
+            return self._one(value, param, ctx)
+        if isinstance(value, str):
+            raise typer.BadParameter("takes several values, not one text", ctx=ctx, param=param)
+        return [self._one(item, param, ctx) for item in value]
+
+    def _one(self, value: Any, param: Any, ctx: Any) -> Any:
+        def bad(message: str) -> typer.BadParameter:
+            return typer.BadParameter(message, ctx=ctx, param=param)
+
+        if self.kind is str:
+            return value if isinstance(value, str) else str(value)
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            word = str(value).strip().lower()
+            if word not in _TRUE and word not in _FALSE:
+                raise bad(f"{value!r} is none of 1/0, true/false, yes/no, on/off")
+            return word in _TRUE
+        try:
+            number = self.kind(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            what = "an integer" if self.kind is int else "a number"
+            raise bad(f"{value!r} is not {what}") from None
+        if number != number:  # NaN
+            raise bad(f"{value!r} is not a number")
+        if self.low is not None and number < self.low:
+            raise bad(f"{number} is below the minimum, {_number(self.low)}")
+        if self.high is not None and number > self.high:
+            raise bad(f"{number} is above the maximum, {_number(self.high)}")
+        return number
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def plain_value(param: Any) -> PlainValue | None:
+    """How *param*'s value is converted here; None for a value Typer must convert."""
+    descriptor = param.type_descriptor
+    info = descriptor.parameter_info
+    kind = descriptor.annotation
+    if descriptor.is_list:
+        (kind,) = get_args(kind) or (None,)
+    elif descriptor.is_tuple or descriptor.is_file or descriptor.is_path:
+        return None
+    if kind not in (str, int, float, bool) or info.parser is not None or info.clamp:
+        return None
+    return PlainValue(kind, info.min, info.max)
+
+
+class _PlainOption(TyperOption):
+    def get_runtime_param(self) -> Any:
+        return plain_value(self) or super().get_runtime_param()
+
+
+class _PlainArgument(TyperArgument):
+    def get_runtime_param(self) -> Any:
+        return plain_value(self) or super().get_runtime_param()
+
+
+_PLAIN: dict[type, type] = {TyperOption: _PlainOption, TyperArgument: _PlainArgument}
+
+
+def convert_plainly(params: list[Any]) -> list[Any]:
+    """*params*, made to convert their plain values here rather than through pydantic.
+
+    Commands call it on every parameter, their ``--help`` option included.
+    """
+    for param in params:
+        plain = _PLAIN.get(type(param))
+        if plain is not None:
+            param.__class__ = plain  # a subclass that only replaces the conversion
+    return params
+
+
 class Command(TyperCommand):
     """A lumen command: its help is lumen's plain page."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        convert_plainly(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return convert_plainly([super().get_help_option(ctx)])[0]
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         formatter.write(render(help_page(ctx), terminal_width()))
@@ -176,6 +284,13 @@ class Command(TyperCommand):
 
 class Group(TyperGroup):
     """A lumen command group (``config``, ``auth``…): its help lists its commands."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        convert_plainly(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return convert_plainly([super().get_help_option(ctx)])[0]
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         formatter.write(render(help_page(ctx), terminal_width()))

@@ -43,7 +43,7 @@ def migrate(
         ),
     ] = None,
     source: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--from",
             help="The local history file to copy (default: this machine's).",
@@ -77,7 +77,7 @@ def migrate(
             "history migrate needs the shared history to copy into",
             hint="Pass --to postgresql://… or set history_url.",
         )
-    path = source or data_dir() / "history.sqlite3"
+    path = Path(source) if source else data_dir() / "history.sqlite3"
     if not path.is_file():
         raise BadInput(f"there is no local history at {path}", hint="Name one with --from FILE.")
     host = state.settings.value("host_name")

@@ -48,7 +48,8 @@ Interval = Annotated[
     typer.Option(
         "--interval",
         min=0.1,
-        help="Poll every this many seconds (default: adaptive, 2 s growing to 15 s).",
+        help="Poll each job every this many seconds (default: 2 s growing to 15 s; at most "
+        "10 GETs a second in all, so jobs/10 s past 150 jobs).",
         show_default=False,
     ),
 ]

@@ -4,11 +4,14 @@ credential crosses hosts, proxies from the environment honoured except for loopb
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 
 from lumen_cli.api.client import LumenClient
@@ -20,7 +23,7 @@ from lumen_cli.sandbox import SandboxServer
 from lumen_cli.serving import BackgroundHTTPServer
 from lumen_cli.webhook.sender import Sender
 from tests.conftest import CLI
-from tests.support import TEST_KEY, Receiver, free_port
+from tests.support import JOBS_PATH, TEST_KEY, Receiver, free_port
 
 
 @pytest.fixture
@@ -107,3 +110,21 @@ def test_unusable_proxy_settings_are_a_clear_error(
     assert run.code == 2
     assert "proxy settings" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_ca_certificates_are_loaded_for_https_only(
+    home: Path, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(home / "no-such-bundle.pem"))
+    job_id = api.post(JOBS_PATH, json={"model": "seedance-2", "prompt": "a cat"}).json()["id"]
+
+    def status(*flags: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "lumen_cli", *flags, "status", job_id]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    plain = status()  # the sandbox, on http: no certificate is needed, nor read
+    assert plain.returncode == 0, plain.stderr
+    secure = status("--base-url", "https://127.0.0.1:9")
+    assert secure.returncode == 2
+    assert secure.stderr.startswith("error: the CA certificates are unusable: ")
+    assert "SSL_CERT_FILE" in secure.stderr
