@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import threading
@@ -588,6 +587,8 @@ class History:
                 with contextlib.suppress(HistoryError):
                     self._run(lambda db: db.release_runner(self.runner))
             return
+        import hashlib
+
         from lumen_cli.fsutil import lock_holder, try_lock
 
         digest = hashlib.sha256(f"{profile}\0{name}".encode()).hexdigest()[:32]
@@ -873,6 +874,8 @@ class History:
         On a shared history the lock is this machine's (two machines may each upload the
         file once, and either URL serves): an upload may take minutes, longer than a lock
         on the server should be held."""
+        import hashlib
+
         from lumen_cli.fsutil import file_lock
 
         digest = hashlib.sha256(f"{sha256}\0{host}".encode()).hexdigest()[:32]
@@ -1143,37 +1146,45 @@ class Glance:
         """``(id, status, prompt)`` of jobs whose id starts with *prefix*: those in a status
         of *first* first, then newest first; only statuses in *only* when given. Submits
         that never got an id are left out."""
-        sql = "SELECT id, status, prompt FROM jobs WHERE id >= ? AND id < ? AND id NOT LIKE ?"
-        params: list[Any] = [prefix, prefix + "\U0010ffff", LOCAL_ID_PREFIX + "%"]
-        if only:
-            sql += f" AND status IN ({','.join('?' * len(only))})"
-            params += only
-        order = "created_at DESC"
-        if first:
-            order = f"status IN ({','.join('?' * len(first))}) DESC, " + order
-            params += first
-        rows = self._rows(f"{sql} ORDER BY {order} LIMIT ?", (*params, self.limit))
-        return [(str(r[0]), _text(r[1]) or "", _text(r[2]) or "") for r in rows]
+        # Read newest first along the creation index, stopping at the limit: the id is
+        # compared, not ranged over, because a prefix such as "v" matches every job.
+        base: list[Any] = [len(prefix), prefix, LOCAL_ID_PREFIX + "%"]
+        queries = []
+        for statuses in ([first] if first else []) + [only]:
+            sql = "SELECT id, status, prompt FROM jobs WHERE substr(id, 1, ?) = ? AND id NOT LIKE ?"
+            if statuses:
+                sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            sql += " ORDER BY created_at DESC LIMIT ?"
+            queries.append((sql, (*base, *statuses, self.limit)))
+        found: dict[str, tuple[str, str, str]] = {}
+        for row in self._rows(*queries):
+            found.setdefault(str(row[0]), (str(row[0]), _text(row[1]) or "", _text(row[2]) or ""))
+        return list(found.values())[: self.limit]
 
     def batches(self, prefix: str = "") -> list[str]:
         """Batch names starting with *prefix*, most recently run first."""
         rows = self._rows(
-            "SELECT name FROM batches WHERE name >= ? AND name < ?"
-            " GROUP BY name ORDER BY MAX(updated_at) DESC LIMIT ?",
-            (prefix, prefix + "\U0010ffff", self.limit),
+            (
+                "SELECT name FROM batches WHERE name >= ? AND name < ?"
+                " GROUP BY name ORDER BY MAX(updated_at) DESC LIMIT ?",
+                (prefix, prefix + "\U0010ffff", self.limit),
+            )
         )
         return [str(row[0]) for row in rows]
 
     def models(self) -> list[str]:
         """The models of the history's jobs, most recently used first."""
         rows = self._rows(
-            "SELECT model FROM jobs WHERE model IS NOT NULL"
-            " GROUP BY model ORDER BY MAX(created_at) DESC LIMIT ?",
-            (self.limit,),
+            (
+                "SELECT model FROM jobs WHERE model IS NOT NULL"
+                " GROUP BY model ORDER BY MAX(created_at) DESC LIMIT ?",
+                (self.limit,),
+            )
         )
         return [str(row[0]) for row in rows]
 
-    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    def _rows(self, *queries: tuple[str, tuple[Any, ...]]) -> list[Any]:
+        """The rows of every query, in order, on one read-only connection."""
         import sqlite3
         from urllib.parse import quote
 
@@ -1183,7 +1194,7 @@ class Glance:
             # Read-only, and no waiting: a shell is waiting for the answer.
             conn = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True, timeout=0.1)
             try:
-                return conn.execute(sql, params).fetchall()
+                return [row for sql, params in queries for row in conn.execute(sql, params)]
             finally:
                 conn.close()
         except sqlite3.Error:
