@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from lumen_cli import __version__
-from lumen_cli.commands.base import Command, Group, convert_plainly
+from lumen_cli.commands.base import Command, Group, PlainCommand
 from lumen_cli.completion import COMPLETE_VAR
 from lumen_cli.errors import BadInput, ExitCode, Interrupted, LumenError
 
@@ -94,18 +94,11 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return front + rest
 
 
-class LumenGroup(TyperGroup):
+class LumenGroup(PlainCommand, TyperGroup):
     """Loads sub-commands on demand; turns every ``LumenError`` into its exit code and every
     usage error into plain ``error:`` / ``hint:`` lines (exit 2)."""
 
     raw_args: tuple[str, ...] = ()  # the arguments the run was given, for _usage_error
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        convert_plainly(self.params)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        return convert_plainly([super().get_help_option(ctx)])[0]
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         import os

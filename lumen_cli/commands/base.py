@@ -268,32 +268,29 @@ def convert_plainly(params: list[Any]) -> list[Any]:
     return params
 
 
-class Command(TyperCommand):
+class PlainCommand:
+    """What every lumen command and group shares (a mixin before Typer's class): plain
+    values converted here (see :func:`convert_plainly`), and lumen's plain help page."""
+
+    params: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        convert_plainly(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return convert_plainly([super().get_help_option(ctx)])[0]  # type: ignore[misc]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        formatter.write(render(help_page(ctx), terminal_width()))
+
+
+class Command(PlainCommand, TyperCommand):
     """A lumen command: its help is lumen's plain page."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        convert_plainly(self.params)
 
-    def get_help_option(self, ctx: Any) -> Any:
-        return convert_plainly([super().get_help_option(ctx)])[0]
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        formatter.write(render(help_page(ctx), terminal_width()))
-
-
-class Group(TyperGroup):
+class Group(PlainCommand, TyperGroup):
     """A lumen command group (``config``, ``auth``…): its help lists its commands."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        convert_plainly(self.params)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        return convert_plainly([super().get_help_option(ctx)])[0]
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        formatter.write(render(help_page(ctx), terminal_width()))
 
 
 def group(help: str, *, epilog: str | None = None, cls: type[Group] = Group) -> typer.Typer:
